@@ -1,0 +1,1 @@
+"""Cloud function entry points and the monitor core."""

@@ -1,0 +1,1 @@
+"""The mention-monitor core: settings, secrets, X source, state and the run."""

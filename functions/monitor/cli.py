@@ -1,0 +1,200 @@
+"""``mention-monitor``: run, check, state, preview and secrets subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from functions.monitor.errors import ConfigError, MonitorError, SecretsError, StateError
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = logging.getLogger("mention_monitor")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line (it already does) and no usage dump on stdout."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
+
+
+def _config_arg(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # Accepted before or after the subcommand; the subcommand's copy must not reset the other.
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None if top else argparse.SUPPRESS,
+        help="TOML configuration (default: $MENTION_MONITOR_CONFIG, else ./monitor.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mention-monitor", description=__doc__)
+    _config_arg(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="search, store new mentions and notify (one JSON line out)")
+    _config_arg(run)
+    run.add_argument("--dry-run", action="store_true", help="search and report; store/send nothing")
+
+    check = sub.add_parser("check", help="validate config and secrets; print each watch's queries")
+    _config_arg(check)
+
+    state = sub.add_parser("state", help="inspect or change stored cursors")
+    _config_arg(state)
+    state_sub = state.add_subparsers(dest="state_command", required=True, parser_class=_Parser)
+    for name, text in (("init", "create the table/file"), ("show", "list cursors and outbox")):
+        _config_arg(state_sub.add_parser(name, help=text))
+    reset = state_sub.add_parser("reset", help="forget a watch's cursors (or one notifier's)")
+    _config_arg(reset)
+    reset.add_argument("--watch", required=True)
+    reset.add_argument("--notifier")
+
+    preview = sub.add_parser("preview", help="render what a notifier would send, without sending")
+    _config_arg(preview)
+    preview.add_argument("--notifier", required=True)
+    preview.add_argument("--out", metavar="FILE", help="write the rendering here")
+
+    secrets = sub.add_parser("secrets", help="manage the credentials secret")
+    _config_arg(secrets)
+    sec_sub = secrets.add_subparsers(dest="secrets_command", required=True, parser_class=_Parser)
+    put = sec_sub.add_parser("put", help="merge credentials into the secret (hidden prompts)")
+    _config_arg(put)
+    put.add_argument("--secret-id", required=True)
+    put.add_argument("--keys", help="comma-separated keys to ask for (default: all known)")
+    put.add_argument("--stdin", action="store_true", help="read one JSON object from stdin")
+    return parser
+
+
+def _emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from functions.monitor.config import load_settings
+    from functions.monitor.logs import configure_logging
+
+    settings = load_settings(args.config)
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _secrets(settings: Any) -> Any:
+    from functions.monitor.secrets import make_secret_provider
+
+    s = settings.secrets
+    return make_secret_provider(s.backend, s.aws_secret_id, s.cache_ttl_seconds)
+
+
+def _store(settings: Any) -> Any:
+    from functions.monitor.state import make_store
+
+    return make_store(settings.state.backend, path=settings.state.path, table=settings.state.table)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from functions.monitor.core import RunContext, run_once
+
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        ctx = RunContext(settings=settings, store=store, secrets=_secrets(settings))
+        ctx.dry_run = args.dry_run
+        summary = run_once(ctx)
+    finally:
+        store.close()
+    _emit(summary)
+    return EXIT_OK if summary["ok"] else EXIT_FAILED
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from functions.monitor.core import plan_queries, required_secret_keys
+
+    settings = _settings(args)
+    queries = plan_queries(settings)
+    keys = required_secret_keys(settings)
+    _secrets(settings).require(keys)
+    _emit(
+        {
+            "ok": True,
+            "config": str(settings.config_path),
+            "secret_keys": sorted(set(keys)),
+            "watches": {
+                name: [{"query": q, "length": len(q)} for q in qs] for name, qs in queries.items()
+            },
+        }
+    )
+    return EXIT_OK
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    import time
+
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        if args.state_command == "init":
+            _emit({"ok": True, "state": store.init()})
+        elif args.state_command == "show":
+            _emit({"ok": True, "watches": store.show(int(time.time()))})
+        else:
+            names = {w.name for w in settings.watches}
+            if args.watch not in names:
+                raise ConfigError(f"state reset: --watch: no watch named {args.watch!r}")
+            removed = store.reset(args.watch, args.notifier)
+            _emit({"ok": True, "watch": args.watch, "notifier": args.notifier, "removed": removed})
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from functions.monitor.preview import run_preview
+
+    settings = _settings(args)
+    code: int = run_preview(settings, args.notifier, args.out, _secrets(settings))
+    return code
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    from functions.monitor.secrets_put import put_secrets
+
+    code: int = put_secrets(args)
+    return code
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "state": cmd_state,
+    "preview": cmd_preview,
+    "secrets": cmd_secrets,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, SecretsError) as exc:
+        from functions.monitor.logs import redact
+
+        sys.stderr.write(f"mention-monitor: {redact(str(exc))}\n")
+        return EXIT_CONFIG
+    except StateError as exc:
+        sys.stderr.write(f"mention-monitor: {exc}\n")
+        return EXIT_FAILED
+    except MonitorError as exc:
+        sys.stderr.write(f"mention-monitor: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Configuration: a TOML file overridable by ``MENTION_MONITOR_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from functions.monitor.errors import ConfigError
+
+ENV_PREFIX = "MENTION_MONITOR_"
+CONFIG_ENV = "MENTION_MONITOR_CONFIG"
+DEFAULT_CONFIG = "monitor.toml"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class XSettings(_Strict):
+    """``[x]``: how to reach X's recent-search endpoint."""
+
+    api_base: str = "https://api.x.com"
+    auth: Literal["bearer", "oauth1"] = "bearer"
+    max_query_length: int = Field(512, ge=32, le=4096)
+    page_size: int = Field(100, ge=10, le=100)
+    source: Literal["api", "replay"] = "api"
+    replay_dir: str = "examples/recorded"
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    max_retries: int = Field(3, ge=0, le=10)
+    backoff_seconds: float = Field(1.0, ge=0, le=60)
+
+    @field_validator("api_base")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class StateSettings(_Strict):
+    """``[state]``: where cursors and the outbox live."""
+
+    backend: Literal["sqlite", "dynamodb"] = "sqlite"
+    path: str = "mention-monitor.db"
+    table: str = "mention-monitor"
+    outbox_days: float = Field(14, gt=0, le=365)
+    lease_seconds: int = Field(960, ge=10, le=86400)
+
+
+class SecretsSettings(_Strict):
+    """``[secrets]``: where credentials come from (never from this file)."""
+
+    backend: Literal["env", "aws"] = "env"
+    aws_secret_id: str | None = None
+    cache_ttl_seconds: float = Field(300, ge=0, le=86400)
+
+
+class Watch(_Strict):
+    """``[[watches]]``: one brand's terms and which notifiers hear about them."""
+
+    name: str = Field(min_length=1, max_length=100)
+    terms: list[str] = Field(min_length=1)
+    exclude_terms: list[str] = []
+    exclude_authors: list[str] = []
+    include_retweets: bool = False
+    languages: list[str] = []
+    first_run: Literal["latest", "backfill"] = "latest"
+    backfill_limit: int = Field(100, ge=1, le=10000)
+    notify: list[str] = []
+
+    @field_validator("terms", "exclude_terms")
+    @classmethod
+    def _no_blank_terms(cls, value: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in value]
+        if any(not t for t in cleaned):
+            raise ValueError("terms must not be empty strings")
+        return cleaned
+
+    @field_validator("exclude_authors")
+    @classmethod
+    def _handles(cls, value: list[str]) -> list[str]:
+        cleaned = [a.strip().lstrip("@") for a in value]
+        for handle in cleaned:
+            if not handle or not handle.replace("_", "").isalnum():
+                raise ValueError(f"{handle!r} is not an X username")
+        return cleaned
+
+    @field_validator("languages")
+    @classmethod
+    def _langs(cls, value: list[str]) -> list[str]:
+        for lang in value:
+            if not (2 <= len(lang) <= 3 and lang.isalpha()):
+                raise ValueError(f"{lang!r} is not a language code such as 'en'")
+        return [lang.lower() for lang in value]
+
+
+class Settings(BaseSettings):
+    """All non-secret configuration. Build it once per process with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=None,
+    )
+
+    log_level: LogLevel = "INFO"
+    time_budget_seconds: float = Field(240, gt=0, le=3600)
+    x: XSettings = Field(default_factory=XSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    watches: list[Watch] = Field(min_length=1)
+    notifiers: dict[str, dict[str, Any]] = {}
+
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the TOML file; no dotenv and no secrets directory: secrets come
+        # from the secrets backend only.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def notifier_options(self, name: str) -> Any:
+        """The validated options object of notifier ``name`` (see :func:`load_settings`)."""
+        return self._validated_notifiers[name]
+
+    _validated_notifiers: dict[str, Any] = {}
+    _config_path: Path | None = None
+
+    @property
+    def config_path(self) -> Path | None:
+        """The TOML file these settings were read from."""
+        return self._config_path
+
+
+def resolve_config_path(cli_path: str | None, environ: dict[str, str] | None = None) -> Path:
+    """``--config``, else ``MENTION_MONITOR_CONFIG``, else ``./monitor.toml``."""
+    env = os.environ if environ is None else environ
+    return Path(cli_path or env.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "config"
+
+
+def _describe(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return str(err["msg"])
+
+
+def format_validation_error(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> str:
+    """One line naming each failing field, without echoing input values."""
+    parts = [f"{_loc(prefix + tuple(e['loc']))}: {_describe(dict(e))}" for e in exc.errors()]
+    return "; ".join(parts)
+
+
+def load_settings(
+    path: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read, validate and cross-check the configuration; raise :class:`ConfigError` on any fault."""
+    cfg_path = resolve_config_path(str(path) if path else None, environ)
+    if not cfg_path.is_file():
+        raise ConfigError(
+            f"config: file {str(cfg_path)!r} not found (pass --config FILE or set {CONFIG_ENV})"
+        )
+    try:
+        with cfg_path.open("rb") as fh:
+            tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {cfg_path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {cfg_path}: {exc.strerror}") from None
+
+    bound = type(
+        "BoundSettings",
+        (Settings,),
+        {"model_config": {**Settings.model_config, "toml_file": cfg_path}},
+    )
+    try:
+        settings: Settings = bound()
+    except ValidationError as exc:
+        raise ConfigError(f"config: {format_validation_error(exc)}") from None
+    except ValueError as exc:  # e.g. an environment variable that is not valid JSON
+        raise ConfigError(f"config: {exc}") from None
+    settings._config_path = cfg_path
+    _cross_check(settings)
+    return settings
+
+
+def _cross_check(settings: Settings) -> None:
+    """Checks that span sections: notifier types and options, watch names, notify targets."""
+    from notifiers.registry import get_notifier_class
+
+    validated: dict[str, Any] = {}
+    for name, raw in settings.notifiers.items():
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config: notifiers.{name}: must be a table")
+        type_name = raw.get("type")
+        if not isinstance(type_name, str) or not type_name:
+            raise ConfigError(f"config: notifiers.{name}.type: required key is missing")
+        try:
+            cls = get_notifier_class(type_name)
+        except KeyError as exc:
+            raise ConfigError(f"config: notifiers.{name}.type: {exc.args[0]}") from None
+        try:
+            validated[name] = cls.Options.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"config: {format_validation_error(exc, ('notifiers', name))}"
+            ) from None
+
+    seen: set[str] = set()
+    for i, watch in enumerate(settings.watches):
+        if watch.name in seen:
+            raise ConfigError(f"config: watches.{i}.name: duplicate watch name {watch.name!r}")
+        seen.add(watch.name)
+        for target in watch.notify:
+            if target not in validated:
+                raise ConfigError(
+                    f"config: watches.{i}.notify: no notifier named {target!r} "
+                    f"(define [notifiers.{target}])"
+                )
+    if settings.secrets.backend == "aws" and not settings.secrets.aws_secret_id:
+        raise ConfigError("config: secrets.aws_secret_id: required when secrets.backend = 'aws'")
+    if settings.state.backend == "dynamodb" and not settings.state.table:
+        raise ConfigError("config: state.table: required when state.backend = 'dynamodb'")
+    settings._validated_notifiers = validated

@@ -1,0 +1,104 @@
+"""AWS Lambda entry point for the EventBridge Scheduler: the same run as the CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from functions.monitor.config import Settings, load_settings
+from functions.monitor.core import RunContext, run_once
+from functions.monitor.logs import configure_logging
+from functions.monitor.secrets import make_secret_provider
+from functions.monitor.state import StateStore, make_store
+
+log = logging.getLogger("mention_monitor.handler")
+
+METRIC_NAMESPACE = "MentionMonitor"
+SAFETY_MARGIN_SECONDS = 10.0
+
+# Built once per container: settings and the store's client survive warm invocations.
+_cached: dict[str, Any] = {}
+
+
+class RunFailed(RuntimeError):
+    """The run finished but a search or a notifier failed; Lambda records an error."""
+
+
+def _settings() -> Settings:
+    if "settings" not in _cached:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        _cached["settings"] = settings
+    settings_obj: Settings = _cached["settings"]
+    return settings_obj
+
+
+def _store(settings: Settings) -> StateStore:
+    if "store" not in _cached:
+        s = settings.state
+        _cached["store"] = make_store(s.backend, path=s.path, table=s.table)
+    store: StateStore = _cached["store"]
+    return store
+
+
+def reset_container() -> None:
+    """Forget cached settings and clients (tests simulate a cold start)."""
+    _cached.clear()
+
+
+def emit_metrics(summary: dict[str, Any], stream: Any = None) -> None:
+    """One CloudWatch Embedded Metric Format line: no API call, no extra permission."""
+    watches = summary.get("watches", {}).values()
+    record = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": METRIC_NAMESPACE,
+                    "Dimensions": [[]],
+                    "Metrics": [
+                        {"Name": "RunSucceeded", "Unit": "Count"},
+                        {"Name": "RunFailed", "Unit": "Count"},
+                        {"Name": "MentionsFound", "Unit": "Count"},
+                        {"Name": "PostsRead", "Unit": "Count"},
+                        {"Name": "ApiRequests", "Unit": "Count"},
+                    ],
+                }
+            ],
+        },
+        "RunSucceeded": 1 if summary.get("ok") else 0,
+        "RunFailed": 0 if summary.get("ok") else 1,
+        "MentionsFound": sum(int(w.get("found", 0)) for w in watches),
+        "PostsRead": sum(int(w.get("posts_read", 0)) for w in watches),
+        "ApiRequests": sum(int(w.get("api_requests", 0)) for w in watches),
+    }
+    out = stream or sys.stdout
+    out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Run every watch once. Returns the summary; raises :class:`RunFailed` if the run failed."""
+    settings = _settings()
+    budget = settings.time_budget_seconds
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        budget = max(1.0, min(budget, remaining_ms() / 1000 - SAFETY_MARGIN_SECONDS))
+    s = settings.secrets
+    ctx = RunContext(
+        settings=settings,
+        store=_store(settings),
+        secrets=make_secret_provider(s.backend, s.aws_secret_id, s.cache_ttl_seconds),
+        budget_seconds=budget,
+        dry_run=bool(isinstance(event, dict) and event.get("dry_run")),
+    )
+    summary = run_once(ctx)
+    emit_metrics(summary)
+    log.info("run finished", extra={"summary": summary})
+    if not summary["ok"]:
+        failed = {n: w["failed"] for n, w in summary["watches"].items() if w.get("failed")}
+        raise RunFailed(f"mention-monitor run failed: {json.dumps(failed)}")
+    return summary

@@ -1,0 +1,91 @@
+"""JSON-lines logging to stderr with every known secret value masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from typing import Any, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+MASK = "***"
+_THIRD_PARTY = ("botocore", "boto3", "urllib3", "s3transfer", "requests_oauthlib", "oauthlib")
+
+
+class _SecretRegistry:
+    """The secret values this process has loaded; anything we print is masked against them."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        # Very short values would mask innocent text and add no protection.
+        if len(value) >= 4:
+            with self._lock:
+                self._values.add(value)
+                escaped = json.dumps(value)[1:-1]
+                if escaped != value:
+                    self._values.add(escaped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+    def redact(self, text: str) -> str:
+        if not self._values:
+            return text
+        for value in sorted(self._values, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+
+SECRETS = _SecretRegistry()
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` in every log line and message from now on."""
+    SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret value replaced by ``***``."""
+    return SECRETS.redact(text)
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """python-json-logger's formatter, with a final pass that masks secret values."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Send JSON lines to stderr at ``level``; keep chatty SDK loggers at WARNING.
+
+    botocore at DEBUG logs raw response bodies (including GetSecretValue), so SDK loggers
+    never follow our level down.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        RedactingJsonFormatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _THIRD_PARTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def log_fields(**fields: Any) -> dict[str, Any]:
+    """``extra=`` payload for structured fields."""
+    return fields

@@ -1,0 +1,202 @@
+"""Offline X: answers recent-search requests from recorded API v2 pages (examples, tests)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+from functions.monitor.xsource import SEARCH_PATH
+
+_TOKEN = re.compile(r'-?"[^"]*"|-?\([^)]*\)|\S+')
+
+
+def encode_token(post_id: int) -> str:
+    return base64.b32hexencode(str(post_id).encode()).decode().rstrip("=").lower()
+
+
+def decode_token(token: str) -> int:
+    padded = token.upper() + "=" * (-len(token) % 8)
+    return int(base64.b32hexdecode(padded).decode())
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class QueryMatcher:
+    """Enough of X's query language for our own queries: OR groups, phrases, ``-x``,
+    ``-from:``, ``-is:retweet``, ``lang:``. Matching ignores case."""
+
+    def __init__(self, query: str) -> None:
+        self.any_of: list[str] = []
+        self.none_of: list[str] = []
+        self.not_from: set[str] = set()
+        self.langs: set[str] = set()
+        self.no_retweets = False
+        for tok in _TOKEN.findall(query):
+            neg = tok.startswith("-")
+            body = tok[1:] if neg else tok
+            if body.startswith("(") and body.endswith(")"):
+                alts = [a.strip() for a in body[1:-1].split(" OR ")]
+                if all(a.startswith("lang:") for a in alts):
+                    self.langs.update(a[5:] for a in alts)
+                else:
+                    self.any_of.extend(a.strip('"').lower() for a in alts)
+            elif body == "is:retweet":
+                self.no_retweets = neg
+            elif body.startswith("from:") and neg:
+                self.not_from.add(body[5:].lower())
+            elif body.startswith("lang:"):
+                self.langs.add(body[5:])
+            elif body == "OR":
+                continue
+            elif neg:
+                self.none_of.append(body.strip('"').lower())
+            else:
+                self.any_of.append(body.strip('"').lower())
+
+    def matches(self, post: dict[str, Any], username: str) -> bool:
+        text = str(post.get("text", "")).lower()
+        if self.any_of and not any(t in text for t in self.any_of):
+            return False
+        if any(t in text for t in self.none_of):
+            return False
+        if username.lower() in self.not_from:
+            return False
+        if self.no_retweets and text.startswith("rt @"):
+            return False
+        return not (self.langs and post.get("lang") and post.get("lang") not in self.langs)
+
+
+class SearchArchive:
+    """Posts and users, answering recent-search parameters the way X does (newest first)."""
+
+    def __init__(self, posts: Iterable[dict[str, Any]] = (), users: Iterable[dict[str, Any]] = ()):
+        self.posts: dict[int, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.add(posts, users)
+
+    def add(self, posts: Iterable[dict[str, Any]], users: Iterable[dict[str, Any]] = ()) -> None:
+        for user in users:
+            self.users[str(user["id"])] = user
+        for post in posts:
+            self.posts[int(post["id"])] = post
+
+    @classmethod
+    def from_dir(cls, directory: str | Path) -> SearchArchive:
+        archive = cls()
+        for path in sorted(Path(directory).glob("*.json")):
+            page = json.loads(path.read_text(encoding="utf-8"))
+            archive.add(page.get("data") or [], (page.get("includes") or {}).get("users") or [])
+        return archive
+
+    def _username(self, post: dict[str, Any]) -> str:
+        return str(self.users.get(str(post.get("author_id")), {}).get("username", ""))
+
+    def matching(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        matcher = QueryMatcher(params.get("query", ""))
+        since = int(params["since_id"]) if params.get("since_id") else None
+        until = int(params["until_id"]) if params.get("until_id") else None
+        start = _parse_time(params["start_time"]) if params.get("start_time") else None
+        out = []
+        for pid in sorted(self.posts, reverse=True):
+            post = self.posts[pid]
+            if since is not None and pid <= since:
+                continue
+            if until is not None and pid >= until:
+                continue
+            if start is not None and post.get("created_at"):
+                if _parse_time(post["created_at"]) < start:
+                    continue
+            if matcher.matches(post, self._username(post)):
+                out.append(post)
+        return out
+
+    def answer(self, params: dict[str, str]) -> dict[str, Any]:
+        """The 200 body for ``params`` (query, max_results, since_id, until_id, next_token)."""
+        hits = self.matching(params)
+        token = params.get("next_token") or params.get("pagination_token")
+        if token:
+            below = decode_token(token)
+            hits = [p for p in hits if int(p["id"]) < below]
+        size = int(params.get("max_results", "10"))
+        page, rest = hits[:size], hits[size:]
+        if not page:
+            return {"meta": {"result_count": 0}}
+        author_ids = []
+        for p in page:
+            if p.get("author_id") and p["author_id"] not in author_ids:
+                author_ids.append(p["author_id"])
+        meta: dict[str, Any] = {
+            "newest_id": str(page[0]["id"]),
+            "oldest_id": str(page[-1]["id"]),
+            "result_count": len(page),
+        }
+        if rest:
+            meta["next_token"] = encode_token(int(page[-1]["id"]))
+        body: dict[str, Any] = {"data": page, "meta": meta}
+        users = [self.users[a] for a in author_ids if a in self.users]
+        if users:
+            body["includes"] = {"users": users}
+        return body
+
+
+    def shift_to(self, newest: datetime) -> None:
+        """Move every ``created_at`` by one offset so the newest post was created at ``newest``.
+
+        Recordings age; replayed as if just posted, they stay inside X's 7-day window.
+        """
+        times = [_parse_time(p["created_at"]) for p in self.posts.values() if p.get("created_at")]
+        if not times:
+            return
+        offset = newest - max(times)
+        if offset.total_seconds() <= 0:
+            return
+        for pid, post in self.posts.items():
+            if post.get("created_at"):
+                moved = _parse_time(post["created_at"]) + offset
+                stamp = moved.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                self.posts[pid] = {**post, "created_at": stamp}
+
+
+class ReplayAdapter(BaseAdapter):
+    """A requests transport that serves recent search from a directory of recorded pages.
+
+    The recorded posts are replayed as if the newest had been posted five minutes ago.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        super().__init__()
+        self.archive = SearchArchive.from_dir(directory)
+        self.archive.shift_to(datetime.now(UTC) - timedelta(minutes=5))
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        parts = urlsplit(request.url or "")
+        resp = requests.Response()
+        resp.request = request
+        resp.url = request.url or ""
+        resp.headers = CaseInsensitiveDict({"content-type": "application/json"})
+        if parts.path != SEARCH_PATH:
+            resp.status_code = 404
+            body: dict[str, Any] = {"title": "Not Found", "detail": parts.path}
+        else:
+            resp.status_code = 200
+            body = self.archive.answer(dict(parse_qsl(parts.query)))
+        resp._content = json.dumps(body).encode()
+        resp.encoding = "utf-8"
+        return resp
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,224 @@
+"""The store interface: public cursor/outbox/lease operations over small backend primitives."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.monitor.models import Mention
+
+# Control-record sort keys inside a watch.
+QUERY_PREFIX = "Q#"
+DELIVERY_PREFIX = "D#"
+MARK = "MARK"
+LEASE = "LEASE"
+
+
+@dataclass
+class QueryState:
+    """Search progress of one query.
+
+    ``cursor``: every matching post with an ID <= cursor is in the outbox.
+    ``pending_until``/``pending_top``: a later range [until, top] is stored too, but the gap
+    (cursor, until) is still to be read (resumed with ``until_id``).
+    ``started_at``: the query began with no posts at all; search from this time.
+    """
+
+    cursor: int | None = None
+    cursor_time: str = ""
+    query: str = ""
+    pending_until: int | None = None
+    pending_top: int | None = None
+    pending_top_time: str = ""
+    started_at: str = ""
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "cursor_time": self.cursor_time,
+            "query": self.query,
+            "pending_until": self.pending_until,
+            "pending_top": self.pending_top,
+            "pending_top_time": self.pending_top_time,
+            "started_at": self.started_at,
+        }
+
+    @classmethod
+    def from_record(cls, cursor: int | None, data: dict[str, Any]) -> QueryState:
+        def _int(v: Any) -> int | None:
+            return int(v) if v not in (None, "") else None
+
+        return cls(
+            cursor=cursor if cursor is not None and cursor >= 0 else None,
+            cursor_time=str(data.get("cursor_time") or ""),
+            query=str(data.get("query") or ""),
+            pending_until=_int(data.get("pending_until")),
+            pending_top=_int(data.get("pending_top")),
+            pending_top_time=str(data.get("pending_top_time") or ""),
+            started_at=str(data.get("started_at") or ""),
+        )
+
+
+@dataclass
+class WatchState:
+    """Everything the run needs to know about one watch before it starts."""
+
+    queries: dict[str, QueryState] = field(default_factory=dict)
+    mark: int | None = None
+    deliveries: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Record:
+    """A control record as the backends store it: a key, an integer cursor, a JSON blob."""
+
+    sk: str
+    cursor: int | None
+    data: dict[str, Any]
+
+
+class StateStore(ABC):
+    """Public operations are written once here; backends implement the ``_`` primitives.
+
+    All cursor writes are conditional and forward-only: a slower, overlapping run can never
+    move a cursor back, and a failed condition means someone else got there first.
+    """
+
+    # -- backend primitives --------------------------------------------------------------
+    @abstractmethod
+    def _records(self, watch: str) -> list[Record]: ...
+
+    @abstractmethod
+    def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
+        """Write if the record is missing or its cursor is <= ``cursor``."""
+
+    @abstractmethod
+    def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool: ...
+
+    @abstractmethod
+    def _put_unconditional(
+        self, watch: str, sk: str, cursor: int | None, data: dict[str, Any]
+    ) -> None: ...
+
+    @abstractmethod
+    def _delete(self, watch: str, sks: list[str] | None) -> int:
+        """Delete the given control records (all of the watch's, outbox too, when None)."""
+
+    @abstractmethod
+    def _put_outbox(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
+        """Store mentions not yet stored; return how many were new."""
+
+    @abstractmethod
+    def _outbox(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        """Unexpired outbox mentions with above < id <= upto, ascending."""
+
+    @abstractmethod
+    def _outbox_count(self, watch: str, now: int) -> int: ...
+
+    @abstractmethod
+    def _watches(self) -> list[str]: ...
+
+    @abstractmethod
+    def _acquire(self, watch: str, owner: str, now: int, expires: int) -> bool: ...
+
+    @abstractmethod
+    def _release(self, watch: str, owner: str) -> None: ...
+
+    # -- public API ----------------------------------------------------------------------
+    def load(self, watch: str) -> WatchState:
+        state = WatchState()
+        for rec in self._records(watch):
+            if rec.sk.startswith(QUERY_PREFIX):
+                state.queries[rec.sk[len(QUERY_PREFIX) :]] = QueryState.from_record(
+                    rec.cursor, rec.data
+                )
+            elif rec.sk.startswith(DELIVERY_PREFIX) and rec.cursor is not None:
+                state.deliveries[rec.sk[len(DELIVERY_PREFIX) :]] = rec.cursor
+            elif rec.sk == MARK:
+                state.mark = rec.cursor
+        return state
+
+    def save_query(self, watch: str, key: str, state: QueryState) -> bool:
+        """Record search progress; the cursor never moves back."""
+        sk = QUERY_PREFIX + key
+        if state.cursor is None:
+            return self._put_if_missing(watch, sk, -1, state.data()) or self._put_forward(
+                watch, sk, -1, state.data()
+            )
+        return self._put_forward(watch, sk, state.cursor, state.data())
+
+    def advance_mark(self, watch: str, mark: int) -> bool:
+        """Everything <= ``mark`` is in the outbox (the minimum over the watch's queries)."""
+        return self._put_forward(watch, MARK, mark, {})
+
+    def init_delivery(self, watch: str, notifier: str, cursor: int) -> bool:
+        """Give a new notifier its starting point (only if it has none)."""
+        return self._put_if_missing(watch, DELIVERY_PREFIX + notifier, cursor, {})
+
+    def advance_delivery(self, watch: str, notifier: str, cursor: int) -> bool:
+        """Notifier accepted everything <= ``cursor``; forward only."""
+        return self._put_forward(watch, DELIVERY_PREFIX + notifier, cursor, {})
+
+    def store_mentions(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
+        unique = {m.id: m for m in mentions}
+        return self._put_outbox(watch, list(unique.values()), expires_at) if unique else 0
+
+    def pending(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        if upto <= above:
+            return []
+        return self._outbox(watch, above, upto, now)
+
+    def acquire_lease(self, watch: str, owner: str, now: int, ttl: int) -> bool:
+        return self._acquire(watch, owner, now, now + ttl)
+
+    def release_lease(self, watch: str, owner: str) -> None:
+        self._release(watch, owner)
+
+    def reset(self, watch: str, notifier: str | None = None) -> int:
+        """Forget a notifier's delivery cursor, or everything about a watch."""
+        if notifier is not None:
+            return self._delete(watch, [DELIVERY_PREFIX + notifier])
+        return self._delete(watch, None)
+
+    def show(self, now: int) -> list[dict[str, Any]]:
+        """Cursors and outbox sizes of every watch, for ``state show``."""
+        out = []
+        for watch in self._watches():
+            st = self.load(watch)
+            out.append(
+                {
+                    "watch": watch,
+                    "mark": _s(st.mark),
+                    "queries": {
+                        k: {
+                            "query": q.query,
+                            "cursor": _s(q.cursor),
+                            "cursor_time": q.cursor_time,
+                            "pending": [_s(q.pending_until), _s(q.pending_top)]
+                            if q.pending_until is not None
+                            else None,
+                        }
+                        for k, q in st.queries.items()
+                    },
+                    "delivery": {n: _s(c) for n, c in st.deliveries.items()},
+                    "outbox": self._outbox_count(watch, now),
+                }
+            )
+        return out
+
+    def init(self) -> str:
+        """Create the storage (tables) for local or test use; return a description."""
+        raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release connections."""
+
+
+def _s(value: int | None) -> str | None:
+    """IDs as strings in JSON output, so JavaScript readers do not round them."""
+    return None if value is None else str(value)
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)

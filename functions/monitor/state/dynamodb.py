@@ -1,0 +1,251 @@
+"""DynamoDB state: one table (pk, sk), IDs as numbers, conditional forward-only writes."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from functions.monitor.errors import StateError
+from functions.monitor.models import Mention
+from functions.monitor.state.base import LEASE, Record, StateStore, dumps
+
+PK, SK, TTL_ATTR = "pk", "sk", "expires_at"
+KEY_SCHEMA = [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}]
+ATTRIBUTES = [
+    {"AttributeName": PK, "AttributeType": "S"},
+    {"AttributeName": SK, "AttributeType": "S"},
+]
+ID_WIDTH = 20  # 2**64 has 20 digits: zero-padded sort keys order like the integers
+
+
+def _control_pk(watch: str) -> str:
+    return f"W#{watch}"
+
+
+def _outbox_pk(watch: str) -> str:
+    return f"O#{watch}"
+
+
+def _id_sk(tweet_id: int) -> str:
+    return f"{tweet_id:0{ID_WIDTH}d}"
+
+
+def _dynamodb_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("dynamodb", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+
+
+class DynamoStore(StateStore):
+    """Low-level client calls only (no resource layer: a leaner cold start)."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _dynamodb_client()
+        return self._client
+
+    def _call(self, op: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, op)(TableName=self.table, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "ClientError")
+            if code == "ConditionalCheckFailedException":
+                raise
+            raise StateError(f"state: DynamoDB {op} on {self.table!r} failed: {code}") from None
+        except BotoCoreError as exc:
+            raise StateError(f"state: DynamoDB unreachable: {type(exc).__name__}") from None
+
+    def _conditional(self, op: str, **kwargs: Any) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(op, **kwargs)
+        except ClientError:  # only ConditionalCheckFailedException gets here
+            return False
+        return True
+
+    def init(self) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.create_table(
+                TableName=self.table,
+                KeySchema=KEY_SCHEMA,
+                AttributeDefinitions=ATTRIBUTES,
+                BillingMode="PAY_PER_REQUEST",
+            )
+            self.client.get_waiter("table_exists").wait(TableName=self.table)
+            self.client.update_time_to_live(
+                TableName=self.table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                code = exc.response.get("Error", {}).get("Code")
+                raise StateError(f"state: cannot create table {self.table!r}: {code}") from None
+            return f"DynamoDB table {self.table} already exists"
+        return f"DynamoDB table {self.table} created"
+
+    # -- control records -----------------------------------------------------------------
+    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            resp = self._call("query", **kwargs)
+            items.extend(resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def _records(self, watch: str) -> list[Record]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": _control_pk(watch)}},
+            ConsistentRead=True,
+        )
+        out = []
+        for item in items:
+            cursor = int(item["cursor"]["N"]) if "cursor" in item else None
+            data = json.loads(item["data"]["S"]) if "data" in item else {}
+            out.append(Record(item[SK]["S"], cursor, data))
+        return out
+
+    def _item(
+        self, watch: str, sk: str, cursor: int | None, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            PK: {"S": _control_pk(watch)},
+            SK: {"S": sk},
+            "data": {"S": dumps(data)},
+        }
+        if cursor is not None:
+            item["cursor"] = {"N": str(cursor)}
+        return item
+
+    def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
+        return self._conditional(
+            "put_item",
+            Item=self._item(watch, sk, cursor, data),
+            ConditionExpression="attribute_not_exists(pk) OR attribute_not_exists(#c) OR #c <= :c",
+            ExpressionAttributeNames={"#c": "cursor"},
+            ExpressionAttributeValues={":c": {"N": str(cursor)}},
+        )
+
+    def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
+        return self._conditional(
+            "put_item",
+            Item=self._item(watch, sk, cursor, data),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def _put_unconditional(
+        self, watch: str, sk: str, cursor: int | None, data: dict[str, Any]
+    ) -> None:
+        self._call("put_item", Item=self._item(watch, sk, cursor, data))
+
+    def _delete(self, watch: str, sks: list[str] | None) -> int:
+        keys: list[dict[str, Any]]
+        if sks is None:
+            keys = []
+            for pk in (_control_pk(watch), _outbox_pk(watch)):
+                keys.extend(
+                    {PK: i[PK], SK: i[SK]}
+                    for i in self._query_all(
+                        KeyConditionExpression="pk = :pk",
+                        ExpressionAttributeValues={":pk": {"S": pk}},
+                        ProjectionExpression="pk, sk",
+                    )
+                )
+        else:
+            keys = [{PK: {"S": _control_pk(watch)}, SK: {"S": sk}} for sk in sks]
+        n = 0
+        for key in keys:
+            resp = self._call("delete_item", Key=key, ReturnValues="ALL_OLD")
+            n += 1 if resp.get("Attributes") else 0
+        return n
+
+    # -- outbox --------------------------------------------------------------------------
+    def _put_outbox(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
+        new = 0
+        for m in mentions:
+            stored = self._conditional(
+                "put_item",
+                Item={
+                    PK: {"S": _outbox_pk(watch)},
+                    SK: {"S": _id_sk(m.id)},
+                    "tweet_id": {"N": str(m.id)},
+                    "body": {"S": m.to_json()},
+                    TTL_ATTR: {"N": str(expires_at)},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            new += stored
+        return new
+
+    def _outbox(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": {"S": _outbox_pk(watch)},
+                ":lo": {"S": _id_sk(above + 1)},
+                ":hi": {"S": _id_sk(upto)},
+            },
+            ConsistentRead=True,
+        )
+        return [
+            Mention.from_json(i["body"]["S"])
+            for i in items
+            if int(Decimal(i.get(TTL_ATTR, {}).get("N", "0"))) > now
+        ]
+
+    def _outbox_count(self, watch: str, now: int) -> int:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": _outbox_pk(watch)}},
+            ProjectionExpression="expires_at",
+        )
+        return sum(1 for i in items if int(i.get(TTL_ATTR, {}).get("N", "0")) > now)
+
+    def _watches(self) -> list[str]:
+        names: set[str] = set()
+        kwargs: dict[str, Any] = {"ProjectionExpression": "pk"}
+        while True:
+            resp = self._call("scan", **kwargs)
+            for item in resp.get("Items", []):
+                pk = item[PK]["S"]
+                names.add(pk[2:])
+            if "LastEvaluatedKey" not in resp:
+                return sorted(names)
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    # -- lease ---------------------------------------------------------------------------
+    def _acquire(self, watch: str, owner: str, now: int, expires: int) -> bool:
+        return self._conditional(
+            "put_item",
+            Item={
+                PK: {"S": _control_pk(watch)},
+                SK: {"S": LEASE},
+                "owner": {"S": owner},
+                "lease_until": {"N": str(expires)},
+            },
+            ConditionExpression="attribute_not_exists(pk) OR lease_until <= :now OR #o = :me",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": owner}},
+        )
+
+    def _release(self, watch: str, owner: str) -> None:
+        self._conditional(
+            "delete_item",
+            Key={PK: {"S": _control_pk(watch)}, SK: {"S": LEASE}},
+            ConditionExpression="#o = :me",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues={":me": {"S": owner}},
+        )

@@ -1,0 +1,149 @@
+"""SQLite state for local runs and tests (the embedded default)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from functions.monitor.errors import StateError
+from functions.monitor.models import Mention
+from functions.monitor.state.base import LEASE, Record, StateStore, dumps
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS control (
+    watch TEXT NOT NULL, sk TEXT NOT NULL, cursor INTEGER, data TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (watch, sk)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    watch TEXT NOT NULL, tweet_id INTEGER NOT NULL, body TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, PRIMARY KEY (watch, tweet_id)
+);
+"""
+
+
+class SqliteStore(StateStore):
+    """One file; every conditional write is a single SQL statement, so it is atomic."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                if self.path != ":memory:":
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+            except (sqlite3.Error, OSError) as exc:
+                raise StateError(f"state: cannot open SQLite file {self.path!r}: {exc}") from None
+            self._conn = conn
+        return self._conn
+
+    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StateError(f"state: SQLite error: {exc}") from None
+
+    def init(self) -> str:
+        self.conn  # noqa: B018 - opening creates the schema
+        return f"SQLite state at {self.path}"
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _records(self, watch: str) -> list[Record]:
+        rows = self._exec("SELECT sk, cursor, data FROM control WHERE watch = ?", (watch,))
+        return [Record(sk, cursor, json.loads(data or "{}")) for sk, cursor, data in rows]
+
+    def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
+        cur = self._exec(
+            "INSERT INTO control (watch, sk, cursor, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (watch, sk) DO UPDATE SET cursor = excluded.cursor, data = excluded.data "
+            "WHERE control.cursor IS NULL OR control.cursor <= excluded.cursor",
+            (watch, sk, cursor, dumps(data)),
+        )
+        return cur.rowcount == 1
+
+    def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
+        cur = self._exec(
+            "INSERT OR IGNORE INTO control (watch, sk, cursor, data) VALUES (?, ?, ?, ?)",
+            (watch, sk, cursor, dumps(data)),
+        )
+        return cur.rowcount == 1
+
+    def _put_unconditional(
+        self, watch: str, sk: str, cursor: int | None, data: dict[str, Any]
+    ) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO control (watch, sk, cursor, data) VALUES (?, ?, ?, ?)",
+            (watch, sk, cursor, dumps(data)),
+        )
+
+    def _delete(self, watch: str, sks: list[str] | None) -> int:
+        if sks is None:
+            n = self._exec("DELETE FROM control WHERE watch = ?", (watch,)).rowcount
+            return n + self._exec("DELETE FROM outbox WHERE watch = ?", (watch,)).rowcount
+        n = 0
+        for sk in sks:
+            n += self._exec("DELETE FROM control WHERE watch = ? AND sk = ?", (watch, sk)).rowcount
+        return n
+
+    def _put_outbox(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
+        try:
+            with self.conn:  # one transaction for the batch
+                self.conn.execute("BEGIN")
+                before = self.conn.total_changes
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO outbox (watch, tweet_id, body, expires_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(watch, m.id, m.to_json(), expires_at) for m in mentions],
+                )
+                return self.conn.total_changes - before
+        except sqlite3.Error as exc:
+            raise StateError(f"state: SQLite error: {exc}") from None
+
+    def _outbox(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        rows = self._exec(
+            "SELECT body FROM outbox WHERE watch = ? AND tweet_id > ? AND tweet_id <= ? "
+            "AND expires_at > ? ORDER BY tweet_id",
+            (watch, above, upto, now),
+        )
+        return [Mention.from_json(body) for (body,) in rows]
+
+    def _outbox_count(self, watch: str, now: int) -> int:
+        row = self._exec(
+            "SELECT COUNT(*) FROM outbox WHERE watch = ? AND expires_at > ?", (watch, now)
+        ).fetchone()
+        return int(row[0])
+
+    def _watches(self) -> list[str]:
+        rows = self._exec(
+            "SELECT DISTINCT watch FROM control UNION SELECT DISTINCT watch FROM outbox ORDER BY 1"
+        )
+        return [w for (w,) in rows]
+
+    def purge_expired(self, now: int) -> int:
+        return self._exec("DELETE FROM outbox WHERE expires_at <= ?", (now,)).rowcount
+
+    def _acquire(self, watch: str, owner: str, now: int, expires: int) -> bool:
+        cur = self._exec(
+            "INSERT INTO control (watch, sk, cursor, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (watch, sk) DO UPDATE SET cursor = excluded.cursor, data = excluded.data "
+            "WHERE control.cursor <= ? OR json_extract(control.data, '$.owner') = ?",
+            (watch, LEASE, expires, dumps({"owner": owner}), now, owner),
+        )
+        return cur.rowcount == 1
+
+    def _release(self, watch: str, owner: str) -> None:
+        self._exec(
+            "DELETE FROM control WHERE watch = ? AND sk = ? AND json_extract(data, '$.owner') = ?",
+            (watch, LEASE, owner),
+        )

@@ -1,0 +1,111 @@
+"""The Notifier base: options with routing rules, a public ``send`` over ``_deliver``."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.monitor.errors import DeliveryError, SecretsError
+from functions.monitor.logs import redact
+from functions.monitor.models import DeliveryResult, Digest, Mention
+from functions.monitor.secrets import SecretProvider
+
+log = logging.getLogger(__name__)
+
+
+class NotifierOptions(BaseModel):
+    """Options every notifier takes: its ``type`` and the routing rules.
+
+    A mention passes if it meets any rule that is set; with no rule set, every mention passes.
+    Subclasses add their own options; fields ending in ``_secret`` name keys in the secret.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    min_author_followers: int | None = Field(None, ge=0)
+    keywords_any: list[str] | None = None
+
+    def allows(self, mention: Mention) -> bool:
+        checks: list[bool] = []
+        if self.min_author_followers is not None:
+            checks.append(mention.author_followers >= self.min_author_followers)
+        if self.keywords_any:
+            text = mention.text.casefold()
+            checks.append(any(k.casefold() in text for k in self.keywords_any if k))
+        return not checks or any(checks)
+
+    def secret_keys(self) -> list[str]:
+        """Names of the secret keys this notifier needs (values of ``*_secret`` options)."""
+        return [
+            str(getattr(self, name))
+            for name in type(self).model_fields
+            if name.endswith("_secret") and getattr(self, name)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a notifier would send, rendered but not sent."""
+
+    content: str
+    media_type: str
+    summary: str = ""
+
+
+class Notifier(ABC):
+    """Base of every notifier. Subclasses set ``type_name``/``Options`` and write ``_deliver``."""
+
+    type_name: ClassVar[str] = ""
+    Options: ClassVar[type[NotifierOptions]] = NotifierOptions
+
+    def __init__(
+        self,
+        name: str,
+        options: NotifierOptions,
+        secrets: SecretProvider,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.options = options
+        self.secrets = secrets
+        #: Shared run context: ``clock`` (sleep/now), optional boto3 ``session`` or clients.
+        self.context = context or {}
+
+    def __repr__(self) -> str:  # never show option values that could be sensitive
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    def send(self, digest: Digest) -> DeliveryResult:
+        """Deliver ``digest``; never raises. The result says what was accepted and why not."""
+        if not digest.mentions:
+            return DeliveryResult()
+        try:
+            result = self._deliver(digest)
+        except (DeliveryError, SecretsError) as exc:
+            result = DeliveryResult(error=str(exc))
+        except Exception as exc:  # a notifier bug must not stop the other notifiers
+            log.exception("notifier %s crashed", self.name)
+            result = DeliveryResult(error=f"unexpected error: {type(exc).__name__}")
+        if result.error:
+            result.error = redact(result.error)
+        return result
+
+    @abstractmethod
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        """Send the whole digest, or raise DeliveryError; partial success returns a result."""
+
+    def preview(self, digest: Digest) -> Preview:
+        """Render without sending (``mention-monitor preview``)."""
+        raise NotImplementedError(f"{self.type_name} has no preview")
+
+    @staticmethod
+    def accepted(mentions: tuple[Mention, ...] | list[Mention]) -> DeliveryResult:
+        """Result for 'all of these were accepted'."""
+        if not mentions:
+            return DeliveryResult()
+        top = max(m.id for m in mentions)
+        return DeliveryResult(delivered=len(mentions), delivered_through=top)

@@ -1,0 +1,37 @@
+"""``console``: a readable digest on stdout (or stderr)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal
+
+from pydantic import Field
+
+from functions.monitor.models import DeliveryResult, Digest
+from notifiers.base import Notifier, NotifierOptions, Preview
+from notifiers.render import render_text
+
+
+class ConsoleOptions(NotifierOptions):
+    stream: Literal["stdout", "stderr"] = "stdout"
+    max_mentions: int = Field(100, ge=1, le=100000)
+
+
+class ConsoleNotifier(Notifier):
+    type_name = "console"
+    Options = ConsoleOptions
+
+    def _render(self, digest: Digest) -> str:
+        assert isinstance(self.options, ConsoleOptions)
+        rule = "=" * 72
+        return f"{rule}\n{render_text(digest, self.options.max_mentions)}{rule}\n"
+
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        assert isinstance(self.options, ConsoleOptions)
+        stream = sys.stdout if self.options.stream == "stdout" else sys.stderr
+        stream.write(self._render(digest))
+        stream.flush()
+        return self.accepted(digest.mentions)
+
+    def preview(self, digest: Digest) -> Preview:
+        return Preview(self._render(digest), "text/plain", f"{digest.count} mentions")

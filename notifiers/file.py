@@ -1,0 +1,83 @@
+"""``file``: each digest as a new pair of HTML and JSON files, never overwriting one."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import Field
+
+from functions.monitor.errors import DeliveryError
+from functions.monitor.models import DeliveryResult, Digest
+from notifiers.base import Notifier, NotifierOptions, Preview
+from notifiers.render import render_html, subject
+
+
+class FileOptions(NotifierOptions):
+    directory: str = Field(min_length=1)
+    max_mentions: int = Field(100, ge=1, le=100000)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "watch"
+
+
+def _exclusive_write(path: Path, data: str) -> None:
+    with path.open("x", encoding="utf-8") as fh:  # "x": fail rather than overwrite
+        fh.write(data)
+
+
+class FileNotifier(Notifier):
+    type_name = "file"
+    Options = FileOptions
+
+    def _payload(self, digest: Digest) -> str:
+        return json.dumps(
+            {
+                "watch": digest.watch,
+                "subject": subject(digest),
+                "count": digest.count,
+                "mentions": [json.loads(m.to_json()) for m in digest.mentions],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        assert isinstance(self.options, FileOptions)
+        directory = Path(self.options.directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeliveryError(f"cannot create {directory}: {exc.strerror}") from None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        first, last = digest.mentions[0].id, digest.mentions[-1].id
+        base = f"{_safe(digest.watch)}-{stamp}-{first}-{last}"
+        html_doc = render_html(digest, self.options.max_mentions)
+        payload = self._payload(digest)
+        for attempt in range(1000):
+            stem = base if attempt == 0 else f"{base}-{attempt}"
+            html_path, json_path = directory / f"{stem}.html", directory / f"{stem}.json"
+            try:
+                _exclusive_write(html_path, html_doc)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise DeliveryError(f"cannot write {html_path}: {exc.strerror}") from None
+            try:
+                _exclusive_write(json_path, payload)
+            except OSError as exc:
+                os.unlink(html_path)
+                if isinstance(exc, FileExistsError):
+                    continue
+                raise DeliveryError(f"cannot write {json_path}: {exc.strerror}") from None
+            result = self.accepted(digest.mentions)
+            result.details = {"html": str(html_path), "json": str(json_path)}
+            return result
+        raise DeliveryError(f"no free file name for {base} in {directory}")
+
+    def preview(self, digest: Digest) -> Preview:
+        assert isinstance(self.options, FileOptions)
+        return Preview(render_html(digest, self.options.max_mentions), "text/html", subject(digest))

@@ -27,7 +27,7 @@ SEARCH_PATH = "/2/tweets/search/recent"
 # X's OpenAPI spec (2.167) names the post fields parameter ``post.fields``; older docs say
 # ``tweet.fields``. One constant, so switching is one line.
 POST_FIELDS_PARAM = "post.fields"
-POST_FIELDS = "author_id,created_at,lang,public_metrics"
+POST_FIELDS = "created_at,lang,public_metrics"  # the author_id expansion adds author_id
 USER_FIELDS = "name,public_metrics,username"
 EXPANSIONS = "author_id"
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
@@ -172,7 +172,7 @@ class XClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1) | _OutOfTime(),
             wait=wait_exponential_jitter(
-                initial=self.backoff, max=max(self.backoff * 16, 0.0), jitter=self.backoff / 2
+                multiplier=self.backoff, max=max(self.backoff * 16, 0.0), jitter=self.backoff / 2
             ),
             retry=retry_if_exception_type(_Transient),
             sleep=self.clock.sleep,

@@ -1,0 +1,164 @@
+"""Shared fixtures: isolated environment, fake clock, fake X, config files, moto."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.monitor.clock import Clock
+from functions.monitor.logs import SECRETS
+from functions.monitor.secrets import clear_secret_cache
+from tests.fakes.xapi import FakeX
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class FakeClock(Clock):
+    """Time that only moves when the code sleeps (or a test advances it)."""
+
+    def __init__(self, start: float = 1_764_000_000.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's MENTION_MONITOR_* or AWS settings, or real AWS."""
+    for name in list(os.environ):
+        if name.startswith(("MENTION_MONITOR_", "AWS_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Never reach a real endpoint: anything not mocked fails fast on a closed local port.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    clear_secret_cache()
+    SECRETS.clear()
+    from functions.monitor import handler
+
+    handler.reset_container()
+    yield
+    clear_secret_cache()
+    SECRETS.clear()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    server = FakeX().start()
+    yield server
+    server.stop()
+    assert not server.violations, f"requests violated X's OpenAPI spec: {server.violations}"
+
+
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In-process moto for every AWS service."""
+    from moto import mock_aws
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def toml_config(tmp_path: Path, body: str, name: str = "monitor.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def basic_config(
+    tmp_path: Path,
+    api_base: str,
+    *,
+    notify: str = '["out"]',
+    extra_watch: str = "",
+    extra: str = "",
+    page_size: int = 100,
+    first_run: str = "backfill",
+    backfill_limit: int = 10000,
+    notifiers: str | None = None,
+) -> Path:
+    """A config with one watch 'Acme' on ``api_base``, SQLite state and file notifiers."""
+    out = tmp_path / "out"
+    notifiers = notifiers or f"""
+        [notifiers.out]
+        type = "file"
+        directory = "{out}"
+
+        [notifiers.out2]
+        type = "file"
+        directory = "{tmp_path / 'out2'}"
+    """
+    return toml_config(
+        tmp_path,
+        f"""
+        {extra}
+        [x]
+        api_base = "{api_base}"
+        page_size = {page_size}
+        max_retries = 2
+        backoff_seconds = 0
+
+        [state]
+        backend = "sqlite"
+        path = "{tmp_path / 'state.db'}"
+
+        [secrets]
+        backend = "env"
+
+        [[watches]]
+        name = "Acme"
+        terms = ["acme"]
+        first_run = "{first_run}"
+        backfill_limit = {backfill_limit}
+        notify = {notify}
+        {extra_watch}
+        """
+        + textwrap.dedent(notifiers),
+    )
+
+
+@pytest.fixture
+def bearer(monkeypatch: pytest.MonkeyPatch) -> str:
+    token = "AAAAbearer-token-value-123"
+    monkeypatch.setenv("MENTION_MONITOR_SECRET_X_BEARER_TOKEN", token)
+    return token
+
+
+def delivered_ids(directory: Path) -> list[int]:
+    """Every mention ID written by file notifiers into ``directory`` (with repeats)."""
+    import json
+
+    ids: list[int] = []
+    if not directory.exists():
+        return ids
+    for path in sorted(directory.glob("*.json")):
+        payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        ids.extend(int(m["id"]) for m in payload["mentions"])
+    return ids

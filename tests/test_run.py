@@ -1,0 +1,182 @@
+"""End-to-end runs against the fake X API: pagination, cursors, outbox and backlogs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.monitor.config import load_settings
+from functions.monitor.core import RunContext, run_once
+from functions.monitor.secrets import EnvSecrets
+from functions.monitor.state import make_store
+from notifiers.base import Notifier, NotifierOptions
+from notifiers.registry import register
+from tests.conftest import FakeClock, basic_config, delivered_ids
+from tests.fakes.http import Reply
+from tests.fakes.xapi import FakeX, make_posts, rate_limited, server_error
+
+
+def run(cfg: Path, clock: FakeClock, **kw):
+    settings = load_settings(cfg)
+    store = make_store("sqlite", path=settings.state.path)
+    try:
+        return run_once(RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock, **kw))
+    finally:
+        store.close()
+
+
+def test_250_mentions_three_requests_then_one(tmp_path, fake_x: FakeX, clock, bearer):
+    fake_x.add_posts(make_posts(250, first_id=10_000))
+    cfg = basic_config(tmp_path, fake_x.url)
+    s = run(cfg, clock)
+    w = s["watches"]["Acme"]
+    assert s["ok"] is True
+    assert (w["found"], w["api_requests"], w["posts_read"]) == (250, 3, 250)
+    assert w["delivered"] == {"out": 250}
+    assert sorted(delivered_ids(tmp_path / "out")) == list(range(10_000, 10_250))
+    assert len(fake_x.searches) == 3
+    assert all(r.query["max_results"] == "100" for r in fake_x.searches)
+    assert fake_x.searches[0].headers["authorization"] == f"Bearer {bearer}"
+
+    s2 = run(cfg, clock)
+    w2 = s2["watches"]["Acme"]
+    assert (w2["found"], w2["api_requests"], w2["delivered"]) == (0, 1, {"out": 0})
+    assert fake_x.searches[-1].query["since_id"] == "10249"
+    assert len(list((tmp_path / "out").glob("*.json"))) == 1  # nothing sent when nothing is new
+
+
+def test_ids_crossing_a_digit_boundary_compare_as_integers(tmp_path, fake_x, clock, bearer):
+    fake_x.add_posts(make_posts(3, first_id=998))  # 998, 999, 1000
+    cfg = basic_config(tmp_path, fake_x.url)
+    run(cfg, clock)
+    fake_x.add_posts(make_posts(2, first_id=1001))
+    s = run(cfg, clock)
+    assert s["watches"]["Acme"]["found"] == 2
+    assert fake_x.searches[-1].query["since_id"] == "1000"
+    assert sorted(delivered_ids(tmp_path / "out")) == [998, 999, 1000, 1001, 1002]
+
+
+def test_failing_notifier_gets_backlog_from_outbox_without_new_x_requests(
+    tmp_path, fake_x, clock, bearer
+):
+    calls = {"n": 0}
+
+    class Flaky(Notifier):
+        type_name = "flaky"
+        Options = NotifierOptions
+        got: list[int] = []
+
+        def _deliver(self, digest):
+            calls["n"] += 1
+            if calls["n"] <= 3:
+                raise RuntimeError("down")
+            Flaky.got.extend(m.id for m in digest.mentions)
+            return self.accepted(digest.mentions)
+
+    register("flaky", Flaky)
+    cfg = basic_config(
+        tmp_path,
+        fake_x.url,
+        notify='["out", "flaky"]',
+        notifiers=f"""
+            [notifiers.out]
+            type = "file"
+            directory = "{tmp_path / 'out'}"
+            [notifiers.flaky]
+            type = "flaky"
+        """,
+    )
+    fake_x.add_posts(make_posts(150, first_id=5_000))
+    for i in range(5):
+        if i in (1, 2):
+            fake_x.add_posts(make_posts(20, first_id=6_000 + 100 * i))
+        s = run(cfg, clock)
+        w = s["watches"]["Acme"]
+        if i < 3:
+            assert s["ok"] is False and "flaky" in w["failed"]
+        else:
+            assert s["ok"] is True and w["failed"] == {}
+    expected = list(range(5_000, 5_150)) + list(range(6_100, 6_120)) + list(range(6_200, 6_220))
+    assert sorted(delivered_ids(tmp_path / "out")) == expected
+    assert sorted(Flaky.got) == expected
+    # X was asked for each post exactly once.
+    assert sorted(fake_x.served_ids) == expected
+
+
+def test_429_waits_for_reset_within_budget(tmp_path, fake_x, clock, bearer):
+    fake_x.add_posts(make_posts(120, first_id=100))
+    fake_x.then(Reply(200, None), rate_limited(clock.now() + 30))  # placeholder replaced below
+    fake_x.script.clear()
+    fake_x.then(rate_limited(clock.now() + 30))
+    cfg = basic_config(tmp_path, fake_x.url)
+    s = run(cfg, clock)
+    w = s["watches"]["Acme"]
+    assert s["ok"] and w["found"] == 120
+    assert clock.sleeps and 30 <= clock.sleeps[0] <= 32
+    assert w["api_requests"] == 3  # the 429, then two pages
+
+
+def test_429_beyond_budget_stops_query_and_moves_nothing(tmp_path, fake_x, clock, bearer):
+    fake_x.add_posts(make_posts(120, first_id=100))
+    cfg = basic_config(tmp_path, fake_x.url)
+    run(cfg, clock)
+    fake_x.add_posts(make_posts(5, first_id=500))
+    fake_x.then(rate_limited(clock.now() + 10_000))
+    s = run(cfg, clock)
+    assert s["ok"] is False
+    assert "rate limited" in s["watches"]["Acme"]["failed"]["search"]
+    assert clock.sleeps == []
+    s = run(cfg, clock)
+    assert s["ok"] and s["watches"]["Acme"]["found"] == 5
+    assert fake_x.searches[-1].query["since_id"] == "219"
+
+
+def test_5xx_then_success_is_retried(tmp_path, fake_x, clock, bearer):
+    fake_x.add_posts(make_posts(10, first_id=100))
+    fake_x.then(server_error(503), server_error(500))
+    s = run(basic_config(tmp_path, fake_x.url), clock)
+    assert s["ok"] and s["watches"]["Acme"]["found"] == 10
+    assert s["watches"]["Acme"]["api_requests"] == 3
+
+
+def test_query_failing_midway_moves_no_cursor_and_resumes_with_until_id(
+    tmp_path, fake_x, clock, bearer
+):
+    fake_x.add_posts(make_posts(10, first_id=100))
+    cfg = basic_config(tmp_path, fake_x.url, page_size=10)
+    run(cfg, clock)
+    fake_x.add_posts(make_posts(35, first_id=1_000))
+    # first page fine, second page fails all retries (3 attempts)
+    fake_x.then(lambda req: fake_x.default(req), server_error(), server_error(), server_error())
+    s = run(cfg, clock)
+    assert s["ok"] is False and "search" in s["watches"]["Acme"]["failed"]
+    assert delivered_ids(tmp_path / "out") == list(range(100, 110))  # nothing new delivered
+    s = run(cfg, clock)
+    assert s["ok"] is True
+    # the gap was read with until_id, then the top with since_id
+    assert any("until_id" in r.query for r in fake_x.searches)
+    assert sorted(delivered_ids(tmp_path / "out")) == list(range(100, 110)) + list(range(1_000, 1_035))
+    assert sorted(fake_x.served_ids) == sorted(set(fake_x.served_ids))  # each post read once
+
+
+def test_first_run_latest_sends_nothing_then_new_ones(tmp_path, fake_x, clock, bearer):
+    fake_x.add_posts(make_posts(50, first_id=100))
+    cfg = basic_config(tmp_path, fake_x.url, first_run="latest")
+    s = run(cfg, clock)
+    assert s["watches"]["Acme"]["found"] == 0 and s["watches"]["Acme"]["delivered"] == {"out": 0}
+    assert fake_x.searches[0].query["max_results"] == "10"
+    fake_x.add_posts(make_posts(3, first_id=1_000))
+    s = run(cfg, clock)
+    assert s["watches"]["Acme"]["found"] == 3
+    assert delivered_ids(tmp_path / "out") == [1000, 1001, 1002]
+
+
+def test_dry_run_moves_nothing(tmp_path, fake_x, clock, bearer):
+    fake_x.add_posts(make_posts(5, first_id=100))
+    cfg = basic_config(tmp_path, fake_x.url)
+    s = run(cfg, clock, dry_run=True)
+    assert s["watches"]["Acme"]["would_deliver"] == {"out": 5}
+    assert delivered_ids(tmp_path / "out") == []
+    s = run(cfg, clock)
+    assert s["watches"]["Acme"]["found"] == 5

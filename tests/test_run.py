@@ -180,3 +180,137 @@ def test_dry_run_moves_nothing(tmp_path, fake_x, clock, bearer):
     assert delivered_ids(tmp_path / "out") == []
     s = run(cfg, clock)
     assert s["watches"]["Acme"]["found"] == 5
+
+
+def test_dedupe_across_queries(tmp_path, fake_x, clock, bearer):
+    posts = make_posts(5, first_id=100, text="acmecorporation and betacorporation together")
+    posts += make_posts(3, first_id=200, text="only betacorporation here")
+    fake_x.add_posts(posts)
+    cfg = basic_config(
+        tmp_path, fake_x.url,
+        extra='',
+        extra_watch='',
+    )
+    text = cfg.read_text().replace(
+        'terms = ["acme"]', 'terms = ["acmecorporation", "betacorporation"]'
+    )
+    text = text.replace("backoff_seconds = 0", "backoff_seconds = 0\nmax_query_length = 40")
+    cfg.write_text(text)
+    s = run(cfg, clock)
+    w = s["watches"]["Acme"]
+    assert w["api_requests"] == 2  # two queries
+    assert w["posts_read"] == 5 + 8 and w["found"] == 8
+    assert sorted(delivered_ids(tmp_path / "out")) == [100, 101, 102, 103, 104, 200, 201, 202]
+
+
+def test_cursor_older_than_seven_days_falls_back_to_window(tmp_path, fake_x, clock, bearer):
+    from datetime import UTC, datetime, timedelta
+
+    old = datetime.fromtimestamp(clock.now(), UTC) - timedelta(days=1)
+    fake_x.add_posts(make_posts(5, first_id=100, created_at=old.strftime("%Y-%m-%dT%H:%M:%S.000Z")))
+    cfg = basic_config(tmp_path, fake_x.url)
+    run(cfg, clock)
+    clock.advance(8 * 86400)  # the monitor was off for eight days
+    recent = datetime.fromtimestamp(clock.now(), UTC) - timedelta(hours=1)
+    fake_x.add_posts(make_posts(4, first_id=900, created_at=recent.strftime("%Y-%m-%dT%H:%M:%S.000Z")))
+    s = run(cfg, clock)
+    w = s["watches"]["Acme"]
+    assert s["ok"] and w["found"] == 4
+    assert any("mentions may be missing" in x for x in w["warnings"])
+    last = fake_x.searches[-1].query
+    assert "since_id" not in last and "start_time" in last
+
+
+def test_x_400_for_old_since_id_falls_back(tmp_path, fake_x, clock, bearer):
+    from tests.fakes.xapi import since_id_too_old
+
+    fake_x.add_posts(make_posts(5, first_id=100))
+    cfg = basic_config(tmp_path, fake_x.url)
+    run(cfg, clock)
+    fake_x.add_posts(make_posts(2, first_id=300))
+    fake_x.then(since_id_too_old("104"))
+    s = run(cfg, clock)
+    w = s["watches"]["Acme"]
+    assert s["ok"] and w["found"] == 2
+    assert any("7-day window" in x for x in w["warnings"])
+
+
+def test_oauth1_signs_requests(tmp_path, fake_x, clock, monkeypatch):
+    for k in ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"):
+        monkeypatch.setenv(f"MENTION_MONITOR_SECRET_{k}", f"value-of-{k.lower()}")
+    fake_x.add_posts(make_posts(3, first_id=100))
+    cfg = basic_config(tmp_path, fake_x.url)
+    cfg.write_text(cfg.read_text().replace("[x]\n", '[x]\nauth = "oauth1"\n'))
+    s = run(cfg, clock)
+    assert s["ok"]
+    auth = fake_x.searches[0].headers["authorization"]
+    assert auth.startswith("OAuth ") and 'oauth_consumer_key="value-of-x_consumer_key"' in auth
+    assert "oauth_signature=" in auth and "value-of-x_consumer_secret" not in auth
+
+
+def test_overlapping_run_skips_watch_held_by_lease(tmp_path, fake_x, clock, bearer):
+    from functions.monitor.state import make_store as ms
+
+    fake_x.add_posts(make_posts(3, first_id=100))
+    cfg = basic_config(tmp_path, fake_x.url)
+    settings = load_settings(cfg)
+    other = ms("sqlite", path=settings.state.path)
+    assert other.acquire_lease("Acme", "someone-else", int(clock.now()), 900)
+    s = run(cfg, clock)
+    assert s["ok"] is True
+    assert s["watches"]["Acme"]["skipped"]
+    assert fake_x.searches == []
+    clock.advance(901)  # the other run died: its lease expires
+    s = run(cfg, clock)
+    assert s["watches"]["Acme"]["found"] == 3
+    other.close()
+
+
+def test_routing_rules_filter_per_notifier(tmp_path, fake_x, clock, bearer):
+    fake_x.add_posts(make_posts(10, first_id=100, users=5))  # followers 100..500
+    fake_x.add_posts(make_posts(1, first_id=200, text="acme OUTAGE again", users=1))
+    cfg = basic_config(
+        tmp_path, fake_x.url, notify='["out", "out2"]',
+        notifiers=f"""
+            [notifiers.out]
+            type = "file"
+            directory = "{tmp_path / 'out'}"
+            [notifiers.out2]
+            type = "file"
+            directory = "{tmp_path / 'out2'}"
+            min_author_followers = 500
+            keywords_any = ["outage"]
+        """,
+    )
+    s = run(cfg, clock)
+    assert s["watches"]["Acme"]["delivered"] == {"out": 11, "out2": 3}
+    assert sorted(delivered_ids(tmp_path / "out2")) == [104, 109, 200]
+    s = run(cfg, clock)  # filtered mentions are handled, not retried
+    assert s["watches"]["Acme"]["delivered"] == {"out": 0, "out2": 0}
+
+
+def test_failed_query_holds_back_only_what_it_could_have_missed(tmp_path, fake_x, clock, bearer):
+    """Query B fails: A's newer mentions wait (B may still have older unread ones), then all
+    arrive exactly once when B recovers."""
+    fake_x.add_posts(make_posts(3, first_id=100, text="acmecorporation"))
+    fake_x.add_posts(make_posts(3, first_id=200, text="betacorporation"))
+    cfg = basic_config(tmp_path, fake_x.url)
+    text = cfg.read_text().replace(
+        'terms = ["acme"]', 'terms = ["acmecorporation", "betacorporation"]'
+    ).replace("backoff_seconds = 0", "backoff_seconds = 0\nmax_query_length = 40")
+    cfg.write_text(text)
+    run(cfg, clock)
+    assert sorted(delivered_ids(tmp_path / "out")) == [100, 101, 102, 200, 201, 202]
+    fake_x.add_posts(make_posts(2, first_id=300, text="betacorporation"))
+    fake_x.add_posts(make_posts(2, first_id=400, text="acmecorporation"))
+    # first query (acme...) answers; the second fails every attempt
+    fake_x.then(lambda req: fake_x.default(req), server_error(), server_error(), server_error())
+    s = run(cfg, clock)
+    assert s["ok"] is False and "search" in s["watches"]["Acme"]["failed"]
+    assert s["watches"]["Acme"]["found"] == 2  # A's two, stored once
+    assert s["watches"]["Acme"]["delivered"] == {"out": 0}  # held: B's cursor is 202
+    s = run(cfg, clock)
+    assert s["ok"] and s["watches"]["Acme"]["delivered"] == {"out": 4}
+    ids = delivered_ids(tmp_path / "out")
+    assert sorted(ids) == [100, 101, 102, 200, 201, 202, 300, 301, 400, 401]
+    assert len(ids) == len(set(ids))

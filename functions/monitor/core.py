@@ -150,7 +150,8 @@ class _WatchRun:
 
     def _search_query(
         self, query: str, qs: QueryState, prior_mark: int | None, first_run: bool
-    ) -> tuple[QueryState, list[Mention]]:
+    ) -> tuple[QueryState, list[Mention], bool]:
+        """Search one query; returns its new state, what it found, and whether it completed."""
         qs = dataclasses.replace(qs, query=query)
         found: list[Mention] = []
 
@@ -163,7 +164,7 @@ class _WatchRun:
                 if r.oldest_id is not None:
                     qs.pending_until = min(qs.pending_until, r.oldest_id)
                 self.search_errors.append(r.error or "incomplete search")
-                return qs, found
+                return qs, found, False
             qs.cursor, qs.cursor_time = qs.pending_top, qs.pending_top_time
             qs.pending_until = qs.pending_top = None
             qs.pending_top_time = ""
@@ -188,9 +189,11 @@ class _WatchRun:
             if r.mentions and r.oldest_id is not None and r.newest_id is not None:
                 qs.pending_until, qs.pending_top = r.oldest_id, r.newest_id
                 qs.pending_top_time = self._time_of(r.mentions, r.newest_id)
-        return qs, found
+        return qs, found, r.complete
 
-    def _first_run(self, query: str, qs: QueryState) -> tuple[QueryState, list[Mention]]:
+    def _first_run(
+        self, query: str, qs: QueryState
+    ) -> tuple[QueryState, list[Mention], bool]:
         backfill = self.watch.first_run == "backfill"
         limit = self.watch.backfill_limit if backfill else 10
         r = self.client.search(query, limit=limit)
@@ -200,12 +203,12 @@ class _WatchRun:
                 qs.started_at = self.now.isoformat()
             else:
                 self.search_errors.append(r.error or "incomplete search")
-            return qs, []
+            return qs, [], r.complete
         if not r.complete:
             self.res["warnings"].append(f"first run stopped early: {r.error}")
         qs.cursor = r.newest_id
         qs.cursor_time = self._time_of(r.mentions, r.newest_id)
-        return qs, (r.mentions if backfill else [])
+        return qs, (r.mentions if backfill else []), True
 
     # -- the whole watch ---------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -252,21 +255,20 @@ class _WatchRun:
         )
         collected: dict[int, Mention] = {}
         new_states: dict[str, QueryState] = {}
+        incomplete: list[QueryState] = []
         for query in self.queries:
             key = query_key(query)
-            qs, found = self._search_query(
+            qs, found, complete = self._search_query(
                 query, state.queries.get(key, QueryState()), prior_mark, first_run
             )
             new_states[key] = qs
+            if not complete:
+                incomplete.append(qs)
             for m in found:
                 collected.setdefault(m.id, m)
         if self.search_errors:
             self.res["failed"]["search"] = redact("; ".join(dict.fromkeys(self.search_errors)))
-
-        cursors = [q.cursor for q in new_states.values() if q.cursor is not None]
-        mark = min(cursors) if cursors else None
-        if prior_mark is not None and (mark is None or mark < prior_mark):
-            mark = prior_mark
+        mark = self._safe_mark(new_states, incomplete, prior_mark)
 
         now_s = int(ctx.clock.now())
         if ctx.dry_run:
@@ -284,6 +286,26 @@ class _WatchRun:
 
         for name in watch.notify:
             self._deliver(name, state.deliveries.get(name), prior_mark, mark, collected, now_s)
+
+    @staticmethod
+    def _safe_mark(
+        states: dict[str, QueryState], incomplete: list[QueryState], prior_mark: int | None
+    ) -> int | None:
+        """The highest tweet ID below which the outbox is known to be complete.
+
+        A query that completed this run has read everything up to now, so it does not hold
+        the mark back; a query that did not complete holds it at its own cursor, because posts
+        above that cursor that only it matches may still be unread. Notifiers are only given
+        mentions at or below the mark, so a delivery cursor never passes an unread mention.
+        """
+        tops = [q.cursor for q in states.values() if q.cursor is not None]
+        mark = max(tops) if tops else None
+        for q in incomplete:
+            bound = q.cursor if q.cursor is not None else prior_mark
+            mark = None if bound is None or mark is None else min(mark, bound)
+        if prior_mark is not None and (mark is None or mark < prior_mark):
+            mark = prior_mark
+        return mark
 
     def _deliver(
         self,

@@ -11,7 +11,15 @@ from typing import Any, TextIO
 from pythonjsonlogger.json import JsonFormatter
 
 MASK = "***"
-_THIRD_PARTY = ("botocore", "boto3", "urllib3", "s3transfer", "requests_oauthlib", "oauthlib")
+_THIRD_PARTY = (
+    "botocore",
+    "boto3",
+    "urllib3",
+    "s3transfer",
+    "requests_oauthlib",
+    "oauthlib",
+    "responses",
+)
 
 
 class _SecretRegistry:

@@ -121,6 +121,14 @@ class XClient:
             if remaining <= 0:
                 raise SourceError("run time budget exhausted before the search finished")
             result.requests += 1
+            log.debug(
+                "GET recent search",
+                extra={
+                    k: params[k]
+                    for k in ("query", "since_id", "until_id", "next_token")
+                    if k in params
+                },
+            )
             try:
                 resp = self.session.get(
                     self.url, params=params, timeout=min(self.timeout, max(remaining, 0.5))
@@ -129,6 +137,13 @@ class XClient:
                 raise _Transient("timeout") from None
             except requests.ConnectionError:
                 raise _Transient("connection error") from None
+            log.debug(
+                "X answered",
+                extra={
+                    "status": resp.status_code,
+                    "rate_limit_remaining": resp.headers.get("x-rate-limit-remaining"),
+                },
+            )
             if resp.status_code == 200:
                 return resp
             if resp.status_code == 429:

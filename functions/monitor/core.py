@@ -250,6 +250,16 @@ class _WatchRun:
         ctx, watch, store = self.ctx, self.watch, self.store
         state = store.load(watch.name)
         prior_mark = state.mark
+        # Give every notifier its starting point before anything is stored: one that is new to
+        # this watch starts where the watch is now (not with its history), and a run that dies
+        # after storing cannot leave a notifier to start past mentions it never received.
+        for name in watch.notify:
+            if name not in state.deliveries:
+                start = prior_mark if prior_mark is not None else 0
+                if ctx.dry_run or store.init_delivery(watch.name, name, start):
+                    state.deliveries[name] = start
+                else:
+                    state.deliveries[name] = store.load(watch.name).deliveries.get(name, start)
         first_run = prior_mark is None and not any(
             q.cursor is not None or q.started_at for q in state.queries.values()
         )
@@ -285,7 +295,7 @@ class _WatchRun:
                 store.advance_mark(watch.name, mark)
 
         for name in watch.notify:
-            self._deliver(name, state.deliveries.get(name), prior_mark, mark, collected, now_s)
+            self._deliver(name, state.deliveries[name], mark, collected, now_s)
 
     @staticmethod
     def _safe_mark(
@@ -310,8 +320,7 @@ class _WatchRun:
     def _deliver(
         self,
         name: str,
-        cursor: int | None,
-        prior_mark: int | None,
+        cursor: int,
         mark: int | None,
         collected: dict[int, Mention],
         now_s: int,
@@ -319,11 +328,6 @@ class _WatchRun:
         ctx, watch, store = self.ctx, self.watch, self.store
         assert ctx.notifiers is not None
         notifier = ctx.notifiers[name]
-        if cursor is None:
-            # A notifier new to this watch starts where the watch was, not with its history.
-            cursor = prior_mark if prior_mark is not None else 0
-            if not ctx.dry_run and not store.init_delivery(watch.name, name, cursor):
-                cursor = store.load(watch.name).deliveries.get(name, cursor)
         self.res["delivered"][name] = 0
         if mark is None or mark <= cursor:
             return

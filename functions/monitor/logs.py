@@ -71,13 +71,28 @@ class RedactingJsonFormatter(JsonFormatter):
         return redact(super().format(record))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Send JSON lines to stderr at ``level``; keep chatty SDK loggers at WARNING.
 
     botocore at DEBUG logs raw response bodies (including GetSecretValue), so SDK loggers
     never follow our level down.
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream else _StderrHandler()
     handler.setFormatter(
         RedactingJsonFormatter(
             "{asctime}{levelname}{name}{message}",

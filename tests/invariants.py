@@ -36,7 +36,8 @@ def assert_exactly_once(delivered: list[int], expected: set[int], who: str) -> N
     assert not extra, f"{who} got unexpected: {extra[:10]}"
 
 
-def assert_read_once(served: list[int]) -> None:
+def assert_read_once(served: list[int] | list[tuple[str, int]]) -> None:
+    """No post read twice (pass (query, id) pairs when queries overlap by design)."""
     counts = Counter(served)
     dupes = sorted(i for i, c in counts.items() if c > 1)
     assert not dupes, f"X was asked for these posts more than once: {dupes[:10]}"

@@ -119,6 +119,8 @@ class FakeX(FakeServer):
         self.rate_limit_remaining: int | None = None
         #: Every post ID sent, with repeats: X bills each one.
         self.served_ids: list[int] = []
+        #: (query, post ID) for every post sent: a query must never read a post twice.
+        self.served_pairs: list[tuple[str, int]] = []
 
     def add_posts(self, posts: list[dict[str, Any]], users: list[dict[str, Any]] | None = None):
         self.archive.add(posts, users or [])
@@ -150,6 +152,7 @@ class FakeX(FakeServer):
             }
         body = self.archive.answer(req.query)
         self.served_ids.extend(int(p["id"]) for p in body.get("data", []))
+        self.served_pairs.extend((req.query["query"], int(p["id"])) for p in body.get("data", []))
         return Reply(200, body, headers)
 
 

@@ -1,0 +1,113 @@
+"""Soak: 200 consecutive runs with seeded random faults; the invariants hold after each run."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from functions.monitor.config import load_settings
+from functions.monitor.core import RunContext, run_once
+from functions.monitor.secrets import EnvSecrets
+from functions.monitor.state import make_store
+from notifiers.base import Notifier
+from notifiers.registry import register
+from tests.conftest import basic_config, delivered_ids
+from tests.fakes.http import Reply
+from tests.fakes.xapi import make_posts, rate_limited, server_error
+from tests.invariants import Ledger, assert_exactly_once, assert_read_once
+
+RUNS = 200
+SEED = 20261125
+
+
+class Chaos(Notifier):
+    """A notifier that fails at random (seeded), sometimes half way through a digest."""
+
+    type_name = "chaos"
+    rng = random.Random(SEED)
+    got: list[int] = []
+
+    def _deliver(self, digest):
+        roll = Chaos.rng.random()
+        if roll < 0.2:
+            raise RuntimeError("provider down")
+        if roll < 0.3 and digest.count > 1:  # partial: the first half accepted
+            half = list(digest.mentions[: digest.count // 2])
+            Chaos.got.extend(m.id for m in half)
+            result = self.accepted(half)
+            result.error = "failed half way"
+            return result
+        Chaos.got.extend(m.id for m in digest.mentions)
+        return self.accepted(digest.mentions)
+
+
+@pytest.mark.soak
+def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer):
+    rng = random.Random(SEED)
+    Chaos.rng = random.Random(SEED + 1)
+    Chaos.got = []
+    register("chaos", Chaos)
+    cfg = basic_config(
+        tmp_path, fake_x.url, page_size=10, notify='["out", "chaos"]',
+        notifiers=f"""
+            [notifiers.out]
+            type = "file"
+            directory = "{tmp_path / 'out'}"
+            [notifiers.chaos]
+            type = "chaos"
+        """,
+    )
+    text = cfg.read_text().replace(
+        'terms = ["acme"]', 'terms = ["acmecorporation", "betacorporation"]'
+    ).replace("backoff_seconds = 0", "backoff_seconds = 0\nmax_query_length = 40")
+    cfg.write_text(text)
+    settings = load_settings(cfg)
+    store = make_store("sqlite", path=settings.state.path)
+    ledger = Ledger()
+    expected: set[int] = set()
+    next_id = 1_000
+    ok = lambda r: fake_x.default(r)  # noqa: E731
+    faults = [
+        lambda: server_error(rng.choice([500, 502, 503, 504])),
+        lambda: Reply(200, "{truncated"),
+        lambda: rate_limited(clock.now() + rng.choice([5, 100_000])),
+        lambda: Reply(drop=True),
+    ]
+    failures: dict[str, int] = {}
+    for i in range(RUNS):
+        burst = rng.choice([0, 0, 1, 3, 12, 25])
+        for _ in range(burst):
+            term = rng.choice(["acmecorporation", "betacorporation", "acmecorporation betacorporation"])
+            posts = make_posts(1, first_id=next_id, text=term)
+            next_id += rng.randint(1, 5_000)
+            fake_x.add_posts(posts)
+            expected.add(int(posts[0]["id"]))
+        script = [ok if rng.random() < 0.8 else rng.choice(faults)() for _ in range(rng.randint(0, 6))]
+        fake_x.script.clear()
+        fake_x.then(*script)
+        clock.advance(900)
+        summary = run_once(
+            RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock)
+        )
+        for key in summary["watches"]["Acme"]["failed"]:
+            failures[key] = failures.get(key, 0) + 1
+        ledger.check_cursors_forward(store, "Acme")
+        # nothing delivered twice, nothing delivered that does not exist
+        for who, ids in (("out", delivered_ids(tmp_path / "out")), ("chaos", Chaos.got)):
+            assert len(ids) == len(set(ids)), f"run {i}: {who} got a duplicate"
+            assert set(ids) <= expected, f"run {i}: {who} got an unknown mention"
+        assert_read_once(fake_x.served_pairs)
+    # the faults really happened, in both the source and the notifiers
+    assert failures.get("search", 0) >= 20 and failures.get("chaos", 0) >= 20, failures
+    # recovery: quiet runs with no faults deliver every backlog
+    fake_x.script.clear()
+    Chaos.rng = random.Random(0)
+    Chaos.rng.random = lambda: 0.99  # type: ignore[method-assign]
+    for _ in range(3):
+        clock.advance(900)
+        run_once(RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock))
+    store.close()
+    assert_exactly_once(delivered_ids(tmp_path / "out"), expected, "out")
+    assert_exactly_once(Chaos.got, expected, "chaos")
+    assert_read_once(fake_x.served_pairs)

@@ -99,7 +99,7 @@ def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer):
             assert set(ids) <= expected, f"run {i}: {who} got an unknown mention"
         assert_read_once(fake_x.served_pairs)
     # the faults really happened, in both the source and the notifiers
-    assert failures.get("search", 0) >= 20 and failures.get("chaos", 0) >= 20, failures
+    assert failures.get("search", 0) >= 5 and failures.get("chaos", 0) >= 20, failures
     # recovery: quiet runs with no faults deliver every backlog
     fake_x.script.clear()
     Chaos.rng = random.Random(0)

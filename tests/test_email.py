@@ -74,7 +74,10 @@ def test_smtp_sends_one_multipart_digest():
 
 
 def test_smtp_login_when_secrets_set():
-    env = {"MENTION_MONITOR_SECRET_SMTP_USER": "mailer", "MENTION_MONITOR_SECRET_SMTP_PASS": "s3cret-pass"}
+    env = {
+        "MENTION_MONITOR_SECRET_SMTP_USER": "mailer",
+        "MENTION_MONITOR_SECRET_SMTP_PASS": "s3cret-pass",
+    }
     with FakeSmtp(credentials=("mailer", "s3cret-pass")) as server:
         n = smtp_notifier(
             server.port, env, username_secret="smtp_user", password_secret="smtp_pass"
@@ -85,7 +88,10 @@ def test_smtp_login_when_secrets_set():
 
 
 def test_smtp_wrong_password_reports_without_the_secret():
-    env = {"MENTION_MONITOR_SECRET_SMTP_USER": "mailer", "MENTION_MONITOR_SECRET_SMTP_PASS": "wrong-pass-123"}
+    env = {
+        "MENTION_MONITOR_SECRET_SMTP_USER": "mailer",
+        "MENTION_MONITOR_SECRET_SMTP_PASS": "wrong-pass-123",
+    }
     with FakeSmtp(credentials=("mailer", "s3cret-pass")) as server:
         result = smtp_notifier(
             server.port, env, username_secret="smtp_user", password_secret="smtp_pass"
@@ -129,8 +135,14 @@ def test_above_max_mentions_most_followed_first_with_link_to_search():
     [
         ('sender = "not an address"\nrecipients = ["a@example.com"]', "notifiers.mail.sender"),
         ('sender = "m@example.com"\nrecipients = []', "notifiers.mail.recipients"),
-        ('sender = "m@example.com"\nrecipients = ["a@example.com"]\nusername_secret = "u"', "notifiers.mail"),
-        ('sender = "m@example.com"\nrecipients = ["x@y.z\\nBcc: e@evil.example"]', "notifiers.mail.recipients"),
+        (
+            'sender = "m@example.com"\nrecipients = ["a@example.com"]\nusername_secret = "u"',
+            "notifiers.mail",
+        ),
+        (
+            'sender = "m@example.com"\nrecipients = ["x@y.z\\nBcc: e@evil.example"]',
+            "notifiers.mail.recipients",
+        ),
     ],
 )
 def test_smtp_config_errors_name_the_field(tmp_path, body, field):
@@ -163,7 +175,9 @@ def ses_sent() -> list[Any]:
 
 
 def ses_notifier(context: dict[str, Any] | None = None) -> SesEmailNotifier:
-    opts = SesEmailOptions(type="email-ses", sender="monitor@example.com", recipients=["a@example.com"])
+    opts = SesEmailOptions(
+        type="email-ses", sender="monitor@example.com", recipients=["a@example.com"]
+    )
     return SesEmailNotifier("ses", opts, EnvSecrets({}), context or {"clock": FakeClock()})
 
 
@@ -175,7 +189,9 @@ def test_ses_sends_multipart_raw_message(moto_aws):
     assert result.ok and result.delivered == 4 and result.details["message_id"]
     sent = ses_sent()
     assert len(sent) == 1
-    assert sent[0].source == "monitor@example.com" and set(sent[0].destinations) == {"a@example.com"}
+    assert sent[0].source == "monitor@example.com" and set(sent[0].destinations) == {
+        "a@example.com"
+    }
     msg = email.message_from_string(sent[0].raw_data, policy=email.policy.default)
     assert msg["Subject"] == "4 new mentions of Acme"
     text, html = parts(msg)  # type: ignore[arg-type]

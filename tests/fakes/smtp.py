@@ -38,7 +38,9 @@ class FakeSmtp:
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg, raw))
         return "250 Message accepted for delivery"
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
         if isinstance(data, LoginPassword) and self.credentials is not None:
             user, password = data.login.decode(), data.password.decode()
             if (user, password) == self.credentials:

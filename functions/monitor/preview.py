@@ -43,7 +43,9 @@ def sample_path(settings: Settings) -> Path:
 def load_sample(path: Path) -> Digest:
     try:
         raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        mentions = tuple(sorted((Mention.from_json(m) for m in raw["mentions"]), key=lambda m: m.id))
+        mentions = tuple(
+            sorted((Mention.from_json(m) for m in raw["mentions"]), key=lambda m: m.id)
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"preview: {path} is not a sample-mentions file: {exc}") from None
     return Digest(

@@ -78,7 +78,7 @@ def mention_text_block(m: Mention) -> str:
     lines = [
         f"{who} · {followers} followers · {display_time(m.created_at)}".strip(" ·"),
         m.text,
-        f"♥ {m.like_count}  ⟲ {m.repost_count}  {m.url}",
+        f"♥ {m.like_count} likes  ⟲ {m.repost_count} reposts  {m.url}",
     ]
     return "\n".join(lines)
 
@@ -100,12 +100,14 @@ _FONT = "font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif"
 
 
 def _mention_html(m: Mention) -> str:
+    # <bdi> isolates right-to-left names so they cannot reorder the text around them.
     name = html.escape(m.author_name or m.author_username or "unknown author")
     handle = html.escape(m.author_username)
     profile = html.escape(m.profile_url, quote=True)
     post = html.escape(m.url, quote=True)
     when = html.escape(display_time(m.created_at))
     followers = html.escape(compact_number(m.author_followers))
+    meta = [f"{followers} followers"] + ([when] if when else [])
     handle_link = (
         f' <a href="{profile}" style="color:#536471;text-decoration:none">@{handle}</a>'
         if handle
@@ -114,12 +116,13 @@ def _mention_html(m: Mention) -> str:
     return (
         '<tr><td style="padding:14px 16px;border-bottom:1px solid #eff3f4">'
         f'<div style="{_FONT};font-size:14px;color:#0f1419">'
-        f"<strong>{name}</strong>{handle_link}"
-        f' <span style="color:#536471">· {followers} followers · {when}</span></div>'
+        f"<strong><bdi>{name}</bdi></strong>{handle_link}"
+        f' <span style="color:#536471">· {" · ".join(meta)}</span></div>'
         f'<div dir="auto" style="{_FONT};font-size:15px;line-height:1.4;color:#0f1419;'
-        f'margin:6px 0;word-wrap:break-word">{linkify_html(m.text)}</div>'
+        f'margin:6px 0;word-wrap:break-word;overflow-wrap:anywhere;word-break:break-word">'
+        f"{linkify_html(m.text)}</div>"
         f'<div style="{_FONT};font-size:13px;color:#536471">'
-        f"♥ {m.like_count} &nbsp; ⟲ {m.repost_count} &nbsp; "
+        f"♥ {m.like_count} likes &nbsp; ⟲ {m.repost_count} reposts &nbsp; "
         f'<a href="{post}" style="color:#1d9bf0;text-decoration:none">View post</a></div>'
         "</td></tr>"
     )
@@ -142,6 +145,7 @@ def render_html(digest: Digest, limit: int = 100) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="color-scheme" content="light">'
         f"<title>{title}</title></head>\n"
         '<body style="margin:0;padding:0;background:#f7f9f9">\n'
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '

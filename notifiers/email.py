@@ -1,0 +1,220 @@
+"""``email-ses`` and ``email-smtp``: one multipart HTML + text digest per watch per run."""
+
+from __future__ import annotations
+
+import re
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from functions.monitor.errors import DeliveryError
+from functions.monitor.models import DeliveryResult, Digest
+from notifiers.base import Notifier, NotifierOptions, Preview
+from notifiers.render import render_html, render_text, subject
+
+# Deliberately simple: one @, no whitespace, no control characters, no angle brackets.
+_ADDRESS = re.compile(
+    r"^[^@\s<>\"(),;:\x00-\x1f]+@[^@\s<>\"(),;:\x00-\x1f]+\.[^@\s<>\"(),;:\x00-\x1f]+$"
+)
+
+
+def _check_address(value: str) -> str:
+    value = value.strip()
+    if not _ADDRESS.match(value):
+        raise ValueError("must be a plain email address such as alerts@example.com")
+    return value
+
+
+class EmailOptions(NotifierOptions):
+    """Options both email notifiers take."""
+
+    sender: str
+    recipients: list[str] = Field(min_length=1, max_length=50)
+    max_mentions: int = Field(100, ge=1, le=100000)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _check_address(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        return [_check_address(v) for v in value]
+
+
+class SesEmailOptions(EmailOptions):
+    """``email-ses``: region and endpoint come from the environment like any boto3 client."""
+
+    configuration_set: str | None = None
+
+
+class SmtpEmailOptions(EmailOptions):
+    """``email-smtp``: login only when both secret keys are set."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username_secret: str | None = None
+    password_secret: str | None = None
+    timeout_seconds: float = Field(30.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> SmtpEmailOptions:
+        if bool(self.username_secret) != bool(self.password_secret):
+            raise ValueError("username_secret and password_secret must be set together")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+class _EmailNotifier(Notifier):
+    """Builds the message once; subclasses only hand it over."""
+
+    Options: ClassVar[type[NotifierOptions]] = EmailOptions
+
+    @property
+    def _opts(self) -> EmailOptions:
+        assert isinstance(self.options, EmailOptions)
+        return self.options
+
+    def build_message(self, digest: Digest) -> EmailMessage:
+        """``multipart/alternative``: the text part first, the HTML part preferred."""
+        opts = self._opts
+        msg = EmailMessage()
+        msg["Subject"] = subject(digest)
+        msg["From"] = Address(addr_spec=opts.sender)
+        msg["To"] = ", ".join(opts.recipients)
+        msg["Date"] = formatdate(localtime=False, usegmt=True)
+        msg["Message-ID"] = make_msgid(domain=opts.sender.rpartition("@")[2])
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(render_text(digest, opts.max_mentions))
+        msg.add_alternative(render_html(digest, opts.max_mentions), subtype="html")
+        return msg
+
+    def preview(self, digest: Digest) -> Preview:
+        return Preview(
+            render_html(digest, self._opts.max_mentions),
+            "text/html",
+            f"subject: {subject(digest)}; to {len(self._opts.recipients)} recipient(s)",
+        )
+
+
+class SesEmailNotifier(_EmailNotifier):
+    """Amazon SES v2 ``send_email`` with the MIME message as ``Content.Raw``."""
+
+    type_name = "email-ses"
+    Options = SesEmailOptions
+
+    def _client(self) -> Any:
+        client = self.context.get("sesv2_client")
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.client(
+                "sesv2",
+                config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard"}),
+            )
+            self.context["sesv2_client"] = client
+        return client
+
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        opts = self.options
+        assert isinstance(opts, SesEmailOptions)
+        msg = self.build_message(digest)
+        kwargs: dict[str, Any] = {
+            "FromEmailAddress": opts.sender,
+            "Destination": {"ToAddresses": list(opts.recipients)},
+            "Content": {"Raw": {"Data": msg.as_bytes()}},
+        }
+        if opts.configuration_set:
+            kwargs["ConfigurationSetName"] = opts.configuration_set
+        try:
+            resp = self._client().send_email(**kwargs)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            code = err.get("Code", "ClientError")
+            raise DeliveryError(
+                f"SES refused the digest: {code}: {err.get('Message', '')}"[:300]
+            ) from None
+        except BotoCoreError as exc:
+            raise DeliveryError(f"cannot reach SES: {type(exc).__name__}") from None
+        result = self.accepted(digest.mentions)
+        result.details = {"message_id": resp.get("MessageId", "")}
+        return result
+
+
+class SmtpEmailNotifier(_EmailNotifier):
+    """SMTP with STARTTLS, implicit TLS or (for local relays and tests) no TLS."""
+
+    type_name = "email-smtp"
+    Options = SmtpEmailOptions
+
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        import smtplib
+        import ssl
+
+        opts = self.options
+        assert isinstance(opts, SmtpEmailOptions)
+        msg = self.build_message(digest)
+        login: tuple[str, str] | None = None
+        if opts.username_secret and opts.password_secret:
+            login = (self.secrets.get(opts.username_secret), self.secrets.get(opts.password_secret))
+        where = f"{opts.host}:{opts.effective_port}"
+        try:
+            smtp: smtplib.SMTP
+            if opts.security == "ssl":
+                smtp = smtplib.SMTP_SSL(
+                    opts.host,
+                    opts.effective_port,
+                    timeout=opts.timeout_seconds,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                smtp = smtplib.SMTP(opts.host, opts.effective_port, timeout=opts.timeout_seconds)
+            with smtp:
+                if opts.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if login is not None:
+                    smtp.login(*login)
+                refused = smtp.send_message(msg)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"SMTP login to {where} failed: {exc.smtp_code}") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({str(code) for code, _ in exc.recipients.values()})
+            raise DeliveryError(
+                f"SMTP server {where} refused every recipient ({', '.join(codes)})"
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            text = (
+                exc.smtp_error.decode("utf-8", "replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
+            raise DeliveryError(
+                f"SMTP server {where} answered {exc.smtp_code}: {text[:200]}"
+            ) from None
+        except smtplib.SMTPException as exc:
+            raise DeliveryError(f"SMTP to {where} failed: {type(exc).__name__}") from None
+        except ssl.SSLError as exc:
+            raise DeliveryError(
+                f"TLS with {where} failed: {exc.reason or type(exc).__name__}"
+            ) from None
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot reach SMTP server {where}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        result = self.accepted(digest.mentions)
+        if refused:  # accepted for some recipients: the digest went out, the rest is reported
+            result.details = {"refused_recipients": sorted(refused)}
+        return result

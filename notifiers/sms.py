@@ -1,0 +1,400 @@
+"""``sms-sns`` and ``sms-twilio``: one text per number per run, inside a segment budget."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from functions.monitor.errors import DeliveryError
+from functions.monitor.models import DeliveryResult, Digest, Mention
+from notifiers.base import Notifier, NotifierOptions, Preview
+from notifiers.render import compact_number
+
+log = logging.getLogger(__name__)
+
+# GSM 03.38: the basic set costs one septet, the extension set two (escape + character).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def is_gsm7(text: str) -> bool:
+    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    encoding: str  # "GSM-7" or "UCS-2"
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    segments: int
+
+
+def segments(text: str) -> SegmentInfo:
+    """How many SMS segments ``text`` takes: 160/153 GSM-7 septets or 70/67 UCS-2 units.
+
+    Multipart packing never splits an escape sequence or a surrogate pair across segments.
+    """
+    if is_gsm7(text):
+        sizes = [2 if c in GSM7_EXTENSION else 1 for c in text]
+        single, multi, encoding = 160, 153, "GSM-7"
+    else:
+        sizes = [len(c.encode("utf-16-le")) // 2 for c in text]
+        single, multi, encoding = 70, 67, "UCS-2"
+    units = sum(sizes)
+    if units <= single:
+        return SegmentInfo(encoding, units, 1 if text else 0)
+    count, used = 1, 0
+    for size in sizes:
+        if used + size > multi:
+            count, used = count + 1, 0
+        used += size
+    return SegmentInfo(encoding, units, count)
+
+
+def fits(text: str, max_segments: int) -> bool:
+    return segments(text).segments <= max_segments
+
+
+def to_gsm7(text: str) -> str:
+    """``text`` with every character GSM-7 cannot carry dropped (typographic quotes mapped)."""
+    table = str.maketrans(
+        {
+            "\u2018": "'",
+            "\u2019": "'",
+            "\u201c": '"',
+            "\u201d": '"',
+            "\u2013": "-",
+            "\u2014": "-",
+            "\u2026": "...",
+        }
+    )
+    out = text.translate(table)
+    return re.sub(r" {2,}", " ", "".join(c for c in out if c in GSM7_BASIC or c in GSM7_EXTENSION))
+
+
+def short_link(m: Mention) -> str:
+    """The shortest link X resolves to the post."""
+    return f"x.com/i/status/{m.id}"
+
+
+def top_mention(digest: Digest) -> Mention:
+    """The most-followed author's mention (the newest one on a tie)."""
+    return max(digest.mentions, key=lambda m: (m.author_followers, m.id))
+
+
+def _cut(text: str, n: int) -> str:
+    if len(text) <= n:
+        return text
+    # "..." rather than an ellipsis character, which GSM-7 does not have
+    return text[: max(n - 3, 0)].rstrip() + "..." if n > 3 else ""
+
+
+def _compose(digest: Digest, max_segments: int, clean: bool) -> tuple[str, int]:
+    """The best text within the budget and how many characters of the post it kept."""
+    noun = "mention" if digest.count == 1 else "mentions"
+    top = top_mention(digest)
+    conv = to_gsm7 if clean else (lambda s: s)
+    watch = conv(digest.watch) or "your watch"
+    name = conv(" ".join((top.author_name or "").split()))
+    user = conv(top.author_username)
+    body = conv(" ".join(top.text.split()))  # line breaks and runs of spaces become one space
+    head = f"{digest.count} new {noun} of {watch}."
+    link = short_link(top)
+    followers = f"{compact_number(top.author_followers)} followers"
+    who_full = f"{name} (@{user}, {followers})" if user else f"{name} ({followers})"
+    candidates = [
+        (f"Top: {who_full}", True),
+        (f"Top: @{user} ({followers})" if user else f"Top: {followers}", True),
+        (f"Top: @{user}" if user else "", True),
+        ("", False),
+    ]
+    for who, with_text in candidates:
+        if with_text and body:
+            # Longest excerpt that fits: binary search on the number of characters kept.
+            lo, hi, best = 0, len(body), None
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                excerpt = _cut(body, mid)
+                text = f'{head} {who}: "{excerpt}" {link}'
+                if fits(text, max_segments):
+                    best, lo = (text, mid), mid + 1
+                else:
+                    hi = mid - 1
+            if best is not None and best[1] >= min(len(body), 12):
+                return best[0], best[1]
+        text = " ".join(p for p in (head, who, link) if p)
+        if fits(text, max_segments):
+            return text, 0
+    text = f"{head} {link}"
+    if fits(text, max_segments):
+        return text, 0
+    return _cut(head, 60), 0
+
+
+def compose_sms(digest: Digest, max_segments: int = 1) -> str:
+    """The count, the watch and the most-followed mention, fitted into ``max_segments``.
+
+    When the post (an emoji, another script) would force UCS-2 and its 70-character segments,
+    a GSM-7 version with those characters dropped is used if it keeps more of the post.
+    """
+    as_is, kept = _compose(digest, max_segments, clean=False)
+    body = " ".join(top_mention(digest).text.split())
+    if is_gsm7(body) or len(to_gsm7(body)) < len(body) / 2:
+        return as_is  # nothing to gain, or most of the post would be lost (another script)
+    cleaned, kept_clean = _compose(digest, max_segments, clean=True)
+    return cleaned if kept_clean > kept else as_is
+
+
+class SmsOptions(NotifierOptions):
+    phone_numbers: list[str] = Field(min_length=1, max_length=20)
+    max_segments: int = Field(1, ge=1, le=10)
+
+    @field_validator("phone_numbers")
+    @classmethod
+    def _e164(cls, value: list[str]) -> list[str]:
+        for i, number in enumerate(value):
+            if not E164.match(number):
+                raise ValueError(f"entry {i} is not an E.164 number such as +14155550100")
+        if len(set(value)) != len(value):
+            raise ValueError("a number is listed twice")
+        return value
+
+
+class SnsSmsOptions(SmsOptions):
+    sender_id: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,11}$")
+
+    @field_validator("sender_id")
+    @classmethod
+    def _letter(cls, value: str | None) -> str | None:
+        if value is not None and not any(c.isalpha() for c in value):
+            raise ValueError("must contain at least one letter")
+        return value
+
+
+class TwilioSmsOptions(SmsOptions):
+    from_number: str
+    account_sid_secret: str = "twilio_account_sid"  # noqa: S105 - a key name, not a value
+    auth_token_secret: str = "twilio_auth_token"  # noqa: S105 - a key name, not a value
+    api_base: str = "https://api.twilio.com"
+    max_retries: int = Field(3, ge=0, le=10)
+    backoff_seconds: float = Field(1.0, ge=0, le=60)
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    @field_validator("from_number")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        if not E164.match(value):
+            raise ValueError("must be an E.164 number such as +14155550100")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https://")
+        return value.rstrip("/")
+
+
+def masked(number: str) -> str:
+    """``+15551234567`` -> ``+1…4567`` for reports (numbers are personal data)."""
+    return f"{number[:2]}…{number[-4:]}"
+
+
+class _SmsNotifier(Notifier):
+    """Sends the same text to each number once; subclasses send one text to one number.
+
+    Partial success: the digest counts as delivered when at least one number accepted it.
+    Numbers that failed are named (masked) in ``error`` and ``details["failed"]``; they do not
+    get this digest again (re-sending would repeat it to the numbers that already have it).
+    When every number fails, nothing is accepted and the next run tries all of them again.
+    """
+
+    Options: ClassVar[type[NotifierOptions]] = SmsOptions
+
+    def text(self, digest: Digest) -> str:
+        assert isinstance(self.options, SmsOptions)
+        return compose_sms(digest, self.options.max_segments)
+
+    def preview(self, digest: Digest) -> Preview:
+        assert isinstance(self.options, SmsOptions)
+        text = self.text(digest)
+        info = segments(text)
+        numbers = ", ".join(masked(n) for n in self.options.phone_numbers)
+        return Preview(
+            f"{text}\n",
+            "text/plain",
+            f"{info.segments} segment(s), {info.encoding}, {info.units} units; to {numbers}",
+        )
+
+    def _send_one(self, number: str, text: str) -> str:
+        """Send ``text`` to ``number``; return the provider's message id or raise DeliveryError."""
+        raise NotImplementedError
+
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        assert isinstance(self.options, SmsOptions)
+        text = self.text(digest)
+        sent: dict[str, str] = {}
+        failed: dict[str, str] = {}
+        for number in self.options.phone_numbers:
+            try:
+                sent[masked(number)] = self._send_one(number, text)
+            except DeliveryError as exc:
+                failed[masked(number)] = str(exc)
+        info = segments(text)
+        details: dict[str, Any] = {"sent": sorted(sent), "segments": info.segments}
+        if failed:
+            details["failed"] = failed
+        reasons = "; ".join(f"{n}: {r}" for n, r in failed.items())
+        if not sent:
+            raise DeliveryError(f"no number received the SMS ({reasons})")
+        result = self.accepted(digest.mentions)
+        result.details = details
+        if failed:
+            result.error = (
+                f"SMS sent to {len(sent)} of {len(sent) + len(failed)} numbers; {reasons}"
+            )
+        return result
+
+
+class SnsSmsNotifier(_SmsNotifier):
+    """Amazon SNS ``publish`` to a phone number, SMSType Transactional."""
+
+    type_name = "sms-sns"
+    Options = SnsSmsOptions
+
+    def _client(self) -> Any:
+        client = self.context.get("sns_client")
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.client(
+                "sns",
+                config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"}),
+            )
+            self.context["sns_client"] = client
+        return client
+
+    def _send_one(self, number: str, text: str) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        opts = self.options
+        assert isinstance(opts, SnsSmsOptions)
+        attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
+        if opts.sender_id:
+            attributes["AWS.SNS.SMS.SenderID"] = {
+                "DataType": "String",
+                "StringValue": opts.sender_id,
+            }
+        try:
+            resp = self._client().publish(
+                PhoneNumber=number, Message=text, MessageAttributes=attributes
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "ClientError")
+            raise DeliveryError(f"SNS refused: {code}") from None
+        except BotoCoreError as exc:
+            raise DeliveryError(f"cannot reach SNS: {type(exc).__name__}") from None
+        return str(resp.get("MessageId", ""))
+
+
+class _Retry(Exception):
+    """A Twilio answer worth another attempt (429, 5xx, a dropped connection)."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.wait = wait
+
+
+class TwilioSmsNotifier(_SmsNotifier):
+    """Twilio Programmable Messaging: ``POST /2010-04-01/Accounts/{sid}/Messages.json``."""
+
+    type_name = "sms-twilio"
+    Options = TwilioSmsOptions
+    max_retry_after: ClassVar[float] = 60.0
+
+    def _post(self, session: Any, url: str, data: dict[str, str], auth: tuple[str, str]) -> str:
+        import requests
+
+        opts = self.options
+        assert isinstance(opts, TwilioSmsOptions)
+        try:
+            resp = session.post(url, data=data, auth=auth, timeout=opts.timeout_seconds)
+        except requests.RequestException as exc:  # its text holds the URL with the account SID
+            raise _Retry(type(exc).__name__) from None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if resp.status_code in (200, 201):
+            return str(body.get("sid", ""))
+        code = body.get("code")
+        message = str(body.get("message", ""))[:160]
+        if resp.status_code == 429 or code == 20429:
+            try:
+                wait = float(resp.headers.get("Retry-After", ""))
+            except ValueError:
+                wait = None
+            raise _Retry("Twilio rate limit (429)", wait)
+        if resp.status_code >= 500:
+            raise _Retry(f"Twilio HTTP {resp.status_code}")
+        if code == 21610:
+            raise DeliveryError("recipient opted out (Twilio 21610), not retried")
+        if resp.status_code == 401:
+            raise DeliveryError("Twilio authentication failed (HTTP 401)")
+        detail = f"Twilio error {code}: {message}" if code else f"Twilio HTTP {resp.status_code}"
+        raise DeliveryError(detail)
+
+    def _send_one(self, number: str, text: str) -> str:
+        import requests
+        from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+        from tenacity.wait import wait_exponential
+
+        opts = self.options
+        assert isinstance(opts, TwilioSmsOptions)
+        sid = self.secrets.get(opts.account_sid_secret)
+        token = self.secrets.get(opts.auth_token_secret)
+        url = f"{opts.api_base}/2010-04-01/Accounts/{sid}/Messages.json"
+        session = self.context.get("twilio_session")
+        if session is None:
+            session = requests.Session()
+            self.context["twilio_session"] = session
+        backoff = wait_exponential(multiplier=opts.backoff_seconds, max=30)
+        cap = self.max_retry_after
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retry) and exc.wait is not None:
+                return min(max(exc.wait, 0.0), cap)
+            return float(backoff(state))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(opts.max_retries + 1),
+            wait=wait,
+            retry=retry_if_exception_type(_Retry),
+            sleep=self.context["clock"].sleep,
+            reraise=True,
+        )
+        data = {"To": number, "From": opts.from_number, "Body": text}
+        try:
+            return str(retrying(self._post, session, url, data, (sid, token)))
+        except _Retry as exc:
+            raise DeliveryError(f"{exc} after {opts.max_retries + 1} attempts") from None
+
+
+__all__ = [
+    "SegmentInfo",
+    "SnsSmsNotifier",
+    "TwilioSmsNotifier",
+    "compose_sms",
+    "segments",
+]

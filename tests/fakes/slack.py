@@ -1,0 +1,48 @@
+"""Fake Slack incoming webhook: answers ``ok`` and records what it accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.fakes.http import FakeServer, Received, Reply
+
+WEBHOOK_PATH = "/services/T000/B000/XXXXsecretXXXX"
+
+
+class FakeSlack(FakeServer):
+    def __init__(self) -> None:
+        super().__init__()
+        #: Requests answered 200 ``ok``, in order.
+        self.accepted: list[Received] = []
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + WEBHOOK_PATH
+
+    def _record(self, req: Received, reply: Reply) -> Reply:
+        if reply.status == 200:
+            self.accepted.append(req)
+        return reply
+
+    def default(self, req: Received) -> Reply:
+        if req.method != "POST" or req.path != WEBHOOK_PATH:
+            return Reply(404, "no_service")
+        if req.headers.get("content-type", "").split(";")[0] != "application/json":
+            return Reply(400, "invalid_payload")
+        return self._record(req, Reply(200, "ok"))
+
+    def then(self, *replies: Reply | Callable[[Received], Reply]) -> None:
+        def recording(r: Reply | Callable[[Received], Reply]) -> Callable[[Received], Reply]:
+            return lambda req: self._record(req, r(req) if callable(r) else r)
+
+        super().then(*(recording(r) for r in replies))
+
+    @property
+    def payloads(self) -> list[dict[str, Any]]:
+        """Payloads Slack accepted, in order."""
+        return [r.json() for r in self.accepted]
+
+
+def rate_limited(seconds: int) -> Reply:
+    return Reply(429, "rate_limited", {"Retry-After": str(seconds)})

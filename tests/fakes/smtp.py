@@ -1,0 +1,64 @@
+"""A local SMTP server (aiosmtpd) that keeps every message it receives, parsed."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    raw: bytes
+
+
+@dataclass
+class FakeSmtp:
+    """``with FakeSmtp() as smtp:`` listens on 127.0.0.1; ``credentials`` turns on AUTH."""
+
+    credentials: tuple[str, str] | None = None
+    messages: list[Received] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+    failed_logins: int = 0
+    port: int = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw = envelope.original_content or envelope.content
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg, raw))
+        return "250 Message accepted for delivery"
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        if isinstance(data, LoginPassword) and self.credentials is not None:
+            user, password = data.login.decode(), data.password.decode()
+            if (user, password) == self.credentials:
+                self.logins.append(user)
+                return AuthResult(success=True)
+        self.failed_logins += 1
+        return AuthResult(success=False, handled=False)
+
+    def __enter__(self) -> FakeSmtp:
+        kwargs: dict[str, Any] = {}
+        if self.credentials is not None:
+            kwargs = {"authenticator": self._authenticate, "auth_require_tls": False}
+        with socket.socket() as probe:  # aiosmtpd cannot listen on port 0
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.controller.stop()

@@ -1,0 +1,271 @@
+"""SMS: segment budgets, composition, SNS through moto and Twilio against a local fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.monitor.config import load_settings
+from functions.monitor.errors import ConfigError
+from functions.monitor.models import Digest
+from functions.monitor.secrets import EnvSecrets
+from notifiers.sms import (
+    SnsSmsNotifier,
+    SnsSmsOptions,
+    TwilioSmsNotifier,
+    TwilioSmsOptions,
+    compose_sms,
+    segments,
+)
+from tests.conftest import FakeClock, toml_config
+from tests.fakes.http import Reply
+from tests.fakes.twilio import TOKEN, FakeTwilio, error
+from tests.samples import EMOJI, HOSTILE, LONG, RTL, hostile_digest, many, mention
+
+A, B, C = "+15551230001", "+15551230002", "+447700900123"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a" * 160, ("GSM-7", 160, 1)),
+        ("a" * 161, ("GSM-7", 161, 2)),
+        ("a" * 306, ("GSM-7", 306, 2)),
+        ("a" * 307, ("GSM-7", 307, 3)),
+        ("{" * 80, ("GSM-7", 160, 1)),  # extension characters count double
+        ("€" * 81, ("GSM-7", 162, 2)),
+        ("a" * 152 + "[", ("GSM-7", 154, 1)),
+        ("a" * 152 + "[" + "a" * 10, ("GSM-7", 164, 2)),  # the escape pair moves whole
+        ("é" * 160, ("GSM-7", 160, 1)),  # é is in the basic set
+        ("a" * 69 + "ç", ("UCS-2", 70, 1)),  # ç is not (only Ç is)
+        ("a" * 68 + "🚀", ("UCS-2", 70, 1)),  # an emoji is two UTF-16 units
+        ("a" * 69 + "🚀", ("UCS-2", 71, 2)),
+        ("a" * 66 + "🚀" + "a" * 10, ("UCS-2", 78, 2)),  # a surrogate pair is never split
+        ("ش" * 134, ("UCS-2", 134, 2)),
+        ("ش" * 135, ("UCS-2", 135, 3)),
+    ],
+)
+def test_segment_budget(text, expected):
+    info = segments(text)
+    assert (info.encoding, info.units, info.segments) == expected
+
+
+def test_composition_carries_count_watch_top_author_and_link():
+    text = compose_sms(many(120))
+    assert text == (
+        '120 new mentions of Acme. Top: User 119 (@user119, 12K followers): "I love acme" '
+        "x.com/i/status/1119"
+    )
+    assert segments(text).segments == 1
+
+
+@pytest.mark.parametrize("body", [HOSTILE, EMOJI, RTL, LONG, "🚀" * 300, "{}[]~^|\\€" * 50])
+@pytest.mark.parametrize("max_segments", [1, 2, 3])
+def test_every_text_fits_its_budget(body, max_segments):
+    digest = Digest("Acme", (mention(1), mention(7, body, author_name="Ñame 🚀 محمد")))
+    text = compose_sms(digest, max_segments)
+    info = segments(text)
+    assert 1 <= info.segments <= max_segments
+    assert text.startswith("2 new mentions of Acme.") and text.endswith("x.com/i/status/1007")
+    assert "@user7" in text
+
+
+def test_emoji_dropped_to_keep_gsm7_when_that_keeps_more_of_the_post():
+    text = compose_sms(
+        Digest("Acme", (mention(1, "Acme 🚀🔥 is great 👍🏽 really a very good product"),))
+    )
+    info = segments(text)
+    assert info.encoding == "GSM-7" and info.segments == 1
+    assert '"Acme is great really a very good product"' in text
+
+
+def test_rtl_post_stays_ucs2_within_one_segment():
+    text = compose_sms(Digest("Acme", (mention(1, RTL, author_name="محمد"),)))
+    info = segments(text)
+    assert info.encoding == "GSM-7" or info.units <= 70
+    assert info.segments == 1 and "x.com/i/status/1001" in text
+    text2 = compose_sms(Digest("Acme", (mention(1, RTL, author_name="محمد"),)), 2)
+    assert RTL in text2 and segments(text2).encoding == "UCS-2" and segments(text2).segments <= 2
+
+
+@pytest.mark.parametrize(
+    ("numbers", "field"),
+    [
+        ('["5551234567"]', "notifiers.sms.phone_numbers"),
+        ('["+1 555 123 4567"]', "notifiers.sms.phone_numbers"),
+        ('["+0551234567"]', "notifiers.sms.phone_numbers"),
+        ("[]", "notifiers.sms.phone_numbers"),
+    ],
+)
+def test_phone_numbers_validated_at_config_time(tmp_path, numbers, field):
+    cfg = toml_config(
+        tmp_path,
+        f"""
+        [[watches]]
+        name = "Acme"
+        terms = ["acme"]
+        notify = ["sms"]
+
+        [notifiers.sms]
+        type = "sms-sns"
+        phone_numbers = {numbers}
+        """,
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert field in str(err.value) and "5551234567" not in str(err.value)
+
+
+def test_cli_exits_2_on_a_bad_number(tmp_path, capsys):
+    from functions.monitor.cli import main
+
+    cfg = toml_config(
+        tmp_path,
+        """
+        [[watches]]
+        name = "Acme"
+        terms = ["acme"]
+        notify = ["sms"]
+
+        [notifiers.sms]
+        type = "sms-twilio"
+        from_number = "+15550000000"
+        phone_numbers = ["12345"]
+        """,
+    )
+    assert main(["check", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "notifiers.sms.phone_numbers" in err
+
+
+# -- SNS (moto) ------------------------------------------------------------------------------
+def sns_sent() -> list[tuple[str, str]]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    return list(sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values())
+
+
+def sns(numbers: list[str], context: dict[str, Any] | None = None, **kw: Any) -> SnsSmsNotifier:
+    opts = SnsSmsOptions(type="sms-sns", phone_numbers=numbers, **kw)
+    return SnsSmsNotifier("sms", opts, EnvSecrets({}), context or {"clock": FakeClock()})
+
+
+def test_sns_one_text_per_number(moto_aws):
+    result = sns([A, B], sender_id="Acme").send(hostile_digest())
+    assert result.ok and result.delivered == 4 and result.delivered_through == 1003
+    sent = sns_sent()
+    assert [n for n, _ in sent] == [A, B]
+    assert sent[0][1] == sent[1][1] == compose_sms(hostile_digest())
+    assert result.details["segments"] == 1
+
+
+def test_sns_exact_call_attributes():
+    calls: list[dict[str, Any]] = []
+
+    class Stub:
+        def publish(self, **kw: Any) -> dict[str, str]:
+            calls.append(kw)
+            return {"MessageId": "m"}
+
+    assert sns([A], {"clock": FakeClock(), "sns_client": Stub()}, sender_id="Acme").send(many(2)).ok
+    assert calls == [
+        {
+            "PhoneNumber": A,
+            "Message": compose_sms(many(2)),
+            "MessageAttributes": {
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
+                "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "Acme"},
+            },
+        }
+    ]
+
+
+def test_sns_partial_failure_counts_as_delivered_and_reports_the_number():
+    from botocore.exceptions import ClientError
+
+    class Stub:
+        def publish(self, **kw: Any) -> dict[str, str]:
+            if kw["PhoneNumber"] == B:
+                raise ClientError(
+                    {"Error": {"Code": "InvalidParameter", "Message": "x"}}, "Publish"
+                )
+            return {"MessageId": "m"}
+
+    result = sns([A, B], {"clock": FakeClock(), "sns_client": Stub()}).send(many(2))
+    assert result.delivered == 2 and result.delivered_through == 1001
+    assert result.error is not None and "1 of 2" in result.error and "+1…0002" in result.error
+    assert B not in result.error  # numbers are masked in reports
+    assert result.details["failed"] == {"+1…0002": "SNS refused: InvalidParameter"}
+
+
+# -- Twilio (local fake) -----------------------------------------------------------------------
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    server = FakeTwilio().start()
+    yield server
+    server.stop()
+
+
+def tw(server: FakeTwilio, numbers: list[str], clock: FakeClock | None = None) -> TwilioSmsNotifier:
+    opts = TwilioSmsOptions(
+        type="sms-twilio",
+        from_number="+15550009999",
+        phone_numbers=numbers,
+        api_base=server.url,
+        backoff_seconds=0,
+    )
+    return TwilioSmsNotifier(
+        "sms", opts, EnvSecrets(server.secrets()), {"clock": clock or FakeClock()}
+    )
+
+
+def test_twilio_sends_exact_form(twilio):
+    result = tw(twilio, [A, C]).send(many(3))
+    assert result.ok and result.delivered == 3
+    text = compose_sms(many(3))
+    assert twilio.sent == [
+        {"To": A, "From": "+15550009999", "Body": text},
+        {"To": C, "From": "+15550009999", "Body": text},
+    ]
+
+
+def test_twilio_429_is_retried_after_retry_after(twilio):
+    clock = FakeClock()
+    twilio.then(Reply(429, {"code": 20429, "message": "Too Many Requests"}, {"Retry-After": "3"}))
+    result = tw(twilio, [A], clock).send(many(1))
+    assert result.ok and len(twilio.sent) == 1 and clock.sleeps == [3.0]
+
+
+def test_twilio_opted_out_is_not_retried_and_others_still_get_it(twilio):
+    twilio.then(error(400, 21610, "Attempt to send to unsubscribed recipient"))
+    result = tw(twilio, [A, B]).send(many(2))
+    assert [f["To"] for f in twilio.sent] == [B]
+    assert len(twilio.received) == 2  # A once (no retry), B once
+    assert result.delivered == 2 and "opted out (Twilio 21610)" in (result.error or "")
+
+
+def test_twilio_all_numbers_failing_delivers_nothing_and_hides_the_token(twilio):
+    twilio.then(error(400, 21211, "Invalid 'To' Phone Number"), error(400, 21211, "Invalid"))
+    result = tw(twilio, [A, B]).send(many(2))
+    assert not result.ok and result.delivered_through is None
+    assert "21211" in (result.error or "") and TOKEN not in (result.error or "")
+
+
+def test_twilio_5xx_bounded_retries(twilio):
+    twilio.then(*[Reply(503, "")] * 4)
+    result = tw(twilio, [A]).send(many(1))
+    assert not result.ok and "after 4 attempts" in (result.error or "")
+    assert len(twilio.received) == 4 and twilio.sent == []
+
+
+def test_twilio_wrong_token_is_401_without_secret(twilio):
+    env = {**twilio.secrets(), "MENTION_MONITOR_SECRET_TWILIO_AUTH_TOKEN": "wrong-token-999"}
+    opts = TwilioSmsOptions(
+        type="sms-twilio", from_number="+15550009999", phone_numbers=[A], api_base=twilio.url
+    )
+    result = TwilioSmsNotifier("sms", opts, EnvSecrets(env), {"clock": FakeClock()}).send(many(1))
+    assert not result.ok and "authentication failed" in (result.error or "")
+    assert "wrong-token-999" not in (result.error or "")

@@ -30,13 +30,13 @@ def compact_number(value: int) -> str:
 
 
 def display_time(created_at: str) -> str:
-    """``2026-11-25T13:04:05.000Z`` -> ``2026-11-25 13:04 UTC``; unknown formats as given."""
+    """``2026-11-25T13:04:05.000Z`` -> ``2026-11-25 13:04 UTC``; unknown formats -> ``""``."""
     if not created_at:
         return ""
     try:
         parsed = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
     except ValueError:
-        return created_at
+        return ""  # never echo an unparseable value: it is untrusted input
     return parsed.strftime("%Y-%m-%d %H:%M UTC")
 
 

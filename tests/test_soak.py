@@ -14,6 +14,8 @@ from notifiers.base import Notifier
 from notifiers.registry import register
 from tests.conftest import basic_config, delivered_ids
 from tests.fakes.http import Reply
+from tests.fakes.slack import FakeSlack
+from tests.fakes.smtp import FakeSmtp
 from tests.fakes.xapi import make_posts, rate_limited, server_error
 from tests.invariants import Ledger, assert_exactly_once, assert_read_once
 
@@ -42,25 +44,77 @@ class Chaos(Notifier):
         return self.accepted(digest.mentions)
 
 
+class FlakySmtp(FakeSmtp):
+    """Refuses a message (451) when ``refuse`` is set."""
+
+    refuse = False
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[override]
+        if self.refuse:
+            return "451 4.3.0 try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _slack_ids(slack: FakeSlack) -> list[int]:
+    return [
+        int(b["text"]["text"].rsplit("/status/", 1)[1].split("|")[0])
+        for p in slack.payloads
+        for b in p["blocks"][1:]
+    ]
+
+
+def _email_ids(smtp: FakeSmtp) -> list[int]:
+    import re
+
+    return [
+        int(x)
+        for m in smtp.messages
+        for x in re.findall(r"/status/(\d+)", m.message.get_body(("plain",)).get_content())
+    ]
+
+
 @pytest.mark.soak
-def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer):
+def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer, monkeypatch):
+    slack = FakeSlack().start()
+    monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", slack.webhook_url)
+    smtp = FlakySmtp().__enter__()
+    try:
+        _soak(tmp_path, fake_x, clock, slack, smtp)
+    finally:
+        smtp.__exit__(None, None, None)
+        slack.stop()
+
+
+def _soak(tmp_path, fake_x, clock, slack, smtp):
     rng = random.Random(SEED)
     Chaos.rng = random.Random(SEED + 1)
     Chaos.got = []
     register("chaos", Chaos)
     cfg = basic_config(
-        tmp_path, fake_x.url, page_size=10, notify='["out", "chaos"]',
+        tmp_path, fake_x.url, page_size=10, notify='["out", "chaos", "slack", "email"]',
         notifiers=f"""
             [notifiers.out]
             type = "file"
             directory = "{tmp_path / 'out'}"
             [notifiers.chaos]
             type = "chaos"
+            [notifiers.slack]
+            type = "slack"
+            max_retries = 1
+            backoff_seconds = 0
+            [notifiers.email]
+            type = "email-smtp"
+            host = "127.0.0.1"
+            port = {smtp.port}
+            security = "none"
+            sender = "m@example.com"
+            recipients = ["t@example.com"]
+            max_mentions = 100000
         """,
     )
     text = cfg.read_text().replace(
         'terms = ["acme"]', 'terms = ["acmecorporation", "betacorporation"]'
-    ).replace("backoff_seconds = 0", "backoff_seconds = 0\nmax_query_length = 40")
+    ).replace("backoff_seconds = 0", "backoff_seconds = 0\nmax_query_length = 40", 1)
     cfg.write_text(text)
     settings = load_settings(cfg)
     store = make_store("sqlite", path=settings.state.path)
@@ -86,6 +140,16 @@ def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer):
         script = [ok if rng.random() < 0.8 else rng.choice(faults)() for _ in range(rng.randint(0, 6))]
         fake_x.script.clear()
         fake_x.then(*script)
+        slack.script.clear()
+        slack.then(*[
+            rng.choice([
+                Reply(200, "ok"), Reply(200, "ok"), Reply(200, "ok"),
+                Reply(500, "rollup_error"), Reply(429, "rate_limited", {"Retry-After": "1"}),
+                Reply(404, "channel_not_found"),
+            ])
+            for _ in range(rng.randint(0, 4))
+        ])
+        smtp.refuse = rng.random() < 0.15
         clock.advance(900)
         summary = run_once(
             RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock)
@@ -94,14 +158,21 @@ def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer):
             failures[key] = failures.get(key, 0) + 1
         ledger.check_cursors_forward(store, "Acme")
         # nothing delivered twice, nothing delivered that does not exist
-        for who, ids in (("out", delivered_ids(tmp_path / "out")), ("chaos", Chaos.got)):
+        seen = (
+            ("out", delivered_ids(tmp_path / "out")), ("chaos", Chaos.got),
+            ("slack", _slack_ids(slack)), ("email", _email_ids(smtp)),
+        )
+        for who, ids in seen:
             assert len(ids) == len(set(ids)), f"run {i}: {who} got a duplicate"
             assert set(ids) <= expected, f"run {i}: {who} got an unknown mention"
         assert_read_once(fake_x.served_pairs)
     # the faults really happened, in both the source and the notifiers
     assert failures.get("search", 0) >= 5 and failures.get("chaos", 0) >= 20, failures
+    assert failures.get("slack", 0) >= 5 and failures.get("email", 0) >= 5, failures
     # recovery: quiet runs with no faults deliver every backlog
     fake_x.script.clear()
+    slack.script.clear()
+    smtp.refuse = False
     Chaos.rng = random.Random(0)
     Chaos.rng.random = lambda: 0.99  # type: ignore[method-assign]
     for _ in range(3):
@@ -110,4 +181,6 @@ def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer):
     store.close()
     assert_exactly_once(delivered_ids(tmp_path / "out"), expected, "out")
     assert_exactly_once(Chaos.got, expected, "chaos")
+    assert_exactly_once(_slack_ids(slack), expected, "slack")
+    assert_exactly_once(_email_ids(smtp), expected, "email")
     assert_read_once(fake_x.served_pairs)

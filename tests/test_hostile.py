@@ -1,0 +1,172 @@
+"""Property tests: whatever a stranger writes, every renderer stays inert and within limits."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from functions.monitor.models import Digest, Mention
+from functions.monitor.secrets import EnvSecrets
+from notifiers.email import SmtpEmailNotifier
+from notifiers.render import render_html, render_text
+from notifiers.slack import SlackNotifier
+from notifiers.sms import compose_sms, segments
+
+NASTY = st.sampled_from(
+    [
+        "<!channel>", "<!here>", "<!everyone>", "<@U123ABC>", "<#C123|general>",
+        "<!subteam^S123>", "<https://evil.example|x.com>", "<script>alert(1)</script>",
+        "&amp;", "&lt;b&gt;", "<img src=x onerror=alert(1)>", "\"'><svg onload=1>",
+        "https://example.com/a?b=1&c=<2>", "javascript:alert(1)", "\u202eevil\u202c",
+        "مرحبا", "🚀🔥👍🏽", "{}[]~^|\\€", "\n\r\n", "\x00", "*bold* _it_ ~s~ `code`",
+    ]
+)
+TEXT = st.lists(st.one_of(NASTY, st.text(max_size=60)), max_size=12).map("".join) | st.text(
+    min_size=3000, max_size=4200
+)
+NAME = st.one_of(NASTY, st.text(max_size=50))
+USERNAME = st.one_of(st.from_regex(r"[A-Za-z0-9_]{1,15}", fullmatch=True), st.text(max_size=20))
+
+
+@st.composite
+def mentions(draw) -> Mention:
+    return Mention(
+        id=draw(st.integers(min_value=1, max_value=2**63 - 1)),
+        text=draw(TEXT),
+        created_at=draw(st.sampled_from(["", "2026-11-24T18:10:00.000Z", "garbage<b>"])),
+        author_username=draw(USERNAME),
+        author_name=draw(NAME),
+        author_followers=draw(st.integers(min_value=0, max_value=10**9)),
+        like_count=draw(st.integers(min_value=0, max_value=10**7)),
+        repost_count=draw(st.integers(min_value=0, max_value=10**7)),
+    )
+
+
+@st.composite
+def digests(draw) -> Digest:
+    ms = draw(st.lists(mentions(), min_size=1, max_size=8, unique_by=lambda m: m.id))
+    return Digest("Acme", tuple(sorted(ms, key=lambda m: m.id)), "https://x.com/search?q=acme")
+
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+OUR_LINK = re.compile(r"<https://x\.com/[^|<>\s]*\|[^<>]*>")
+
+
+def _slack():
+    from notifiers.slack import SlackOptions
+
+    return SlackNotifier("slack", SlackOptions(type="slack"), EnvSecrets({}))
+
+
+@FAST
+@given(digests())
+def test_slack_payload_never_carries_a_live_control_sequence(digest):
+    for mentions_in_msg, payload in _slack().payloads(digest):
+        assert len(payload["blocks"]) <= 50
+        assert payload["unfurl_links"] is False and "link_names" not in payload
+        assert "parse" not in payload
+        for block in payload["blocks"][1:]:
+            text = block["text"]["text"]
+            assert len(text.encode("utf-16-le")) // 2 <= 3000
+            rest = OUR_LINK.sub("", text)
+            assert "<" not in rest and ">" not in rest, text
+            assert re.fullmatch(r"(?:[^&]|&amp;|&lt;|&gt;)*", rest, re.S), text
+        assert "<" not in payload["text"] and ">" not in payload["text"]
+    carried = [m.id for ms, _ in _slack().payloads(digest) for m in ms]
+    assert carried == [m.id for m in digest.mentions]  # every mention once, in order
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(doc: str) -> list[tuple[str, dict[str, str | None]]]:
+    p = _Tags()
+    p.feed(doc)
+    return p.tags
+
+
+ALLOWED = {"html", "head", "meta", "title", "body", "table", "tr", "td", "div", "strong", "a",
+           "span", "br", "p", "b", "small", "img", "bdi"}
+
+
+@FAST
+@given(digests(), st.integers(min_value=1, max_value=10))
+def test_email_html_never_contains_a_tag_from_tweet_text(digest, limit):
+    benign = Digest(
+        digest.watch,
+        tuple(
+            Mention(id=m.id, text="x", author_username="u", author_name="n") for m in digest.mentions
+        ),
+        digest.search_url,
+    )
+    doc = render_html(digest, limit)
+    got = [t for t, _ in _tags(doc) if t not in ("a", "br")]
+    want = [t for t, _ in _tags(render_html(benign, limit)) if t not in ("a", "br")]
+    assert got == want  # the only structure is ours
+    for tag, attrs in _tags(doc):
+        assert tag in ALLOWED and tag not in ("script", "img", "iframe", "svg")
+        assert not any(k.startswith("on") for k in attrs), (tag, attrs)
+        if tag == "a":
+            assert (attrs.get("href") or "").startswith(("https://", "http://"))
+    render_text(digest, limit)
+
+
+@FAST
+@given(digests())
+def test_email_message_builds_for_any_text(digest):
+    from notifiers.email import SmtpEmailOptions
+
+    opts = SmtpEmailOptions(type="email-smtp", host="127.0.0.1", sender="a@example.com",
+                       recipients=["b@example.com"])
+    msg = SmtpEmailNotifier("email", opts, EnvSecrets({})).build_message(digest)
+    assert msg["Subject"].startswith(f"{digest.count} new mention")
+    assert msg.is_multipart()
+
+
+@FAST
+@given(digests(), st.integers(min_value=1, max_value=4))
+def test_sms_stays_inside_its_segment_budget(digest, max_segments):
+    text = compose_sms(digest, max_segments)
+    info = segments(text)
+    assert 1 <= info.segments <= max_segments, (text, info)
+    assert str(digest.count) in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["page_size", "max_query_length", "auth", "api_base", "max_retries"]),
+        st.one_of(st.integers(-5, 10**6), st.text(max_size=10), st.booleans(), st.floats()),
+        max_size=3,
+    ),
+    st.one_of(st.lists(st.text(max_size=8), max_size=3), st.integers(), st.text(max_size=5)),
+)
+def test_any_config_value_is_accepted_or_one_line_exit_2(tmp_path_factory, x_values, terms):
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from functions.monitor.cli import main
+
+    path = tmp_path_factory.mktemp("cfg") / "monitor.toml"
+    lines = ["[x]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in x_values.items() if v == v]  # skip NaN
+    lines += ["[[watches]]", 'name = "A"', f"terms = {json.dumps(terms)}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    err, out = io.StringIO(), io.StringIO()
+    with redirect_stderr(err), redirect_stdout(out):
+        code = main(["check", "--config", str(path)])
+    if code != 0:
+        assert code == 2
+        assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+        assert "Traceback" not in err.getvalue()

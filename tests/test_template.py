@@ -230,3 +230,19 @@ def test_bundled_config_is_valid_with_the_stack_environment(monkeypatch):
     settings = load_settings(BUNDLED_CONFIG)
     assert settings.state.backend == "dynamodb" and settings.secrets.backend == "aws"
     assert settings.x.source == "api"
+
+
+def test_deployer_policy_names_its_resources():
+    policy = json.loads((REPO / "infra" / "deployer-policy.json").read_text(encoding="utf-8"))
+    no_resource = {
+        "cloudformation:ValidateTemplate",
+        "cloudformation:GetTemplateSummary",
+        "logs:DescribeLogGroups",
+    }
+    for st in policy["Statement"]:
+        actions = set(as_list(st["Action"]))
+        assert not any(a.endswith("*") for a in actions), st["Sid"]
+        if "*" in as_list(st["Resource"]):
+            assert actions <= no_resource, st["Sid"]
+        if "iam:PassRole" in actions:
+            assert st["Condition"]["StringEquals"]["iam:PassedToService"]

@@ -109,7 +109,8 @@ def test_schedule_expression_retry_policy_dead_letter_queue_and_target(translate
         for a in as_list(st["Action"])
     }
     fn_arn = json.dumps({"Fn::GetAtt": [FUNCTION, "Arn"]})
-    assert ("lambda:InvokeFunction", fn_arn) in grants
+    dlq_arn = json.dumps({"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]})
+    assert grants == {("lambda:InvokeFunction", fn_arn), ("sqs:SendMessage", dlq_arn)}
 
     params = load_template()["Parameters"]
     assert params["ScheduleExpression"]["Default"] == "rate(15 minutes)"

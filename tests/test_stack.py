@@ -13,16 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 
 from functions.monitor import handler as lambda_handler
 from functions.monitor.cli import main
-from functions.monitor.errors import DeliveryError
-from functions.monitor.models import DeliveryResult, Digest
 from functions.monitor.state.dynamodb import DynamoStore
-from notifiers.base import Notifier, NotifierOptions
-from notifiers.registry import register
-from tests.fakes.http import FakeServer, Received, Reply
+from tests.fakes.slack import FakeSlack
 from tests.fakes.xapi import FakeX, make_posts
 from tests.sam import BUNDLE_ROOT, BUNDLED_CONFIG, FUNCTION, translate
 
@@ -34,41 +29,13 @@ WATCHES = [{"name": "Acme", "terms": ["acme"], "first_run": "backfill", "notify"
 BEARER = "AAAA-stack-bearer-token"
 
 
-class FakeSlack(FakeServer):
-    """An incoming webhook: 200 ``ok`` to every POST."""
-
-    def default(self, req: Received) -> Reply:
-        return Reply(200, "ok") if req.method == "POST" else Reply(405, "method_not_allowed")
-
-    def delivered_ids(self) -> list[int]:
-        return [i for r in self.received for i in r.json()["ids"]]
-
-
-class WebhookOptions(NotifierOptions):
-    webhook_url_secret: str = "slack_webhook_url"
-
-
-class WebhookNotifier(Notifier):
-    """Stand-in for the Slack notifier (not on this branch): POST the digest to the webhook URL."""
-
-    type_name = "test-slack"
-    Options = WebhookOptions
-
-    def _deliver(self, digest: Digest) -> DeliveryResult:
-        assert isinstance(self.options, WebhookOptions)
-        url = self.secrets.get(self.options.webhook_url_secret)
-        resp = requests.post(
-            url,
-            json={"text": f"{digest.count} new mentions of {digest.watch}",
-                  "ids": [m.id for m in digest.mentions]},
-            timeout=5,
-        )
-        if resp.status_code != 200 or resp.text != "ok":
-            raise DeliveryError(f"webhook answered {resp.status_code}: {resp.text[:100]}")
-        return self.accepted(digest.mentions)
-
-
-register("test-slack", WebhookNotifier)
+def slack_ids(fake: FakeSlack) -> list[int]:
+    """Tweet IDs in the order the (real) Slack notifier delivered them."""
+    return [
+        int(block["text"]["text"].rsplit("/status/", 1)[1].split("|")[0])
+        for payload in fake.payloads
+        for block in payload["blocks"][1:]
+    ]
 
 
 class FakeContext:
@@ -174,7 +141,7 @@ def test_handler_runs_with_the_stack_environment(
     stack, monkeypatch, capsys, fake_x: FakeX, fake_slack: FakeSlack
 ):
     # 1. Credentials go in the way the README says: `mention-monitor secrets put --stdin`.
-    webhook = f"{fake_slack.url}/services/T000/B000/secretpart"
+    webhook = fake_slack.webhook_url
     creds = json.dumps({"x_bearer_token": BEARER, "slack_webhook_url": webhook})
     monkeypatch.setattr("sys.stdin", io.StringIO(creds))
     assert main(["secrets", "put", "--secret-id", stack["secret_arn"], "--stdin"]) == 0
@@ -183,7 +150,7 @@ def test_handler_runs_with_the_stack_environment(
     assert BEARER not in put_out.out + put_out.err and webhook not in put_out.out + put_out.err
 
     # 2. The function's environment exactly as the stack set it; only the bundle path maps to
-    #    the source tree, and X is the local fake (the webhook's notifier is a test stand-in).
+    #    the source tree; X and the Slack webhook are local fakes.
     lam = boto3.client("lambda")
     env = lam.get_function_configuration(
         FunctionName=stack["outputs"]["MonitorFunctionName"]
@@ -195,7 +162,7 @@ def test_handler_runs_with_the_stack_environment(
     monkeypatch.setenv("MENTION_MONITOR_X__API_BASE", fake_x.url)
     monkeypatch.setenv(
         "MENTION_MONITOR_NOTIFIERS",
-        json.dumps({"slack": {"type": "test-slack", "webhook_url_secret": "slack_webhook_url"}}),
+        json.dumps({"slack": {"type": "slack", "webhook_url_secret": "slack_webhook_url"}}),
     )
 
     fake_x.add_posts(make_posts(12, first_id=50_000))
@@ -204,11 +171,11 @@ def test_handler_runs_with_the_stack_environment(
     assert summary["ok"] is True
     assert summary["watches"]["Acme"]["found"] == 12
     assert summary["watches"]["Acme"]["delivered"] == {"slack": 12}
-    assert fake_slack.delivered_ids() == list(range(50_000, 50_012))
+    assert slack_ids(fake_slack) == list(range(50_000, 50_012))
     assert fake_x.searches[0].headers["authorization"] == f"Bearer {BEARER}"
     emf = [json.loads(line) for line in run_out.out.splitlines() if '"_aws"' in line]
     assert emf and emf[-1]["RunSucceeded"] == 1
-    for secret in (BEARER, "secretpart"):
+    for secret in (BEARER, "XXXXsecretXXXX"):
         assert secret not in run_out.out + run_out.err
 
     # 3. The cursors are in the stack's table.
@@ -222,7 +189,7 @@ def test_handler_runs_with_the_stack_environment(
     fake_x.add_posts(make_posts(2, first_id=60_000))
     summary = lambda_handler.handler({}, FakeContext())
     assert summary["watches"]["Acme"]["found"] == 2
-    assert fake_slack.delivered_ids()[-2:] == [60_000, 60_001]
+    assert slack_ids(fake_slack)[-2:] == [60_000, 60_001]
     posts = len(fake_slack.received)
     summary = lambda_handler.handler({}, FakeContext())
     assert summary["ok"] and summary["watches"]["Acme"]["found"] == 0

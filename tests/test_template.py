@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 
 import boto3
@@ -190,13 +191,20 @@ def test_emf_metric_matches_the_silence_alarm():
     from functions.monitor.handler import METRIC_NAMESPACE, emit_metrics
 
     buf = io.StringIO()
-    emit_metrics({"ok": True, "watches": {}}, buf)
+    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "mm-fn"
+    try:
+        emit_metrics({"ok": True, "watches": {}}, buf)
+    finally:
+        del os.environ["AWS_LAMBDA_FUNCTION_NAME"]
     record = json.loads(buf.getvalue())
-    assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == METRIC_NAMESPACE
-    assert record["RunSucceeded"] == 1
+    directive = record["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == METRIC_NAMESPACE
+    assert directive["Dimensions"] == [["FunctionName"]]
+    assert record["RunSucceeded"] == 1 and record["FunctionName"] == "mm-fn"
     alarm = load_template()["Resources"]["SilenceAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (METRIC_NAMESPACE, "RunSucceeded")
-    assert "Dimensions" not in alarm  # the EMF line declares an empty dimension set
+    # the alarm watches exactly the dimension the function writes: its own name
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "MonitorFunction"}}]
 
 
 def test_every_output_is_described():

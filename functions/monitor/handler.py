@@ -50,15 +50,21 @@ def reset_container() -> None:
 
 
 def emit_metrics(summary: dict[str, Any], stream: Any = None) -> None:
-    """One CloudWatch Embedded Metric Format line: no API call, no extra permission."""
+    """One CloudWatch Embedded Metric Format line: no API call, no extra permission.
+
+    Dimensioned by ``FunctionName`` so two stacks in one account never share a silence alarm.
+    """
+    import os
+
     watches = summary.get("watches", {}).values()
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
     record = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": METRIC_NAMESPACE,
-                    "Dimensions": [[]],
+                    "Dimensions": [["FunctionName"]],
                     "Metrics": [
                         {"Name": "RunSucceeded", "Unit": "Count"},
                         {"Name": "RunFailed", "Unit": "Count"},
@@ -69,6 +75,7 @@ def emit_metrics(summary: dict[str, Any], stream: Any = None) -> None:
                 }
             ],
         },
+        "FunctionName": function_name,
         "RunSucceeded": 1 if summary.get("ok") else 0,
         "RunFailed": 0 if summary.get("ok") else 1,
         "MentionsFound": sum(int(w.get("found", 0)) for w in watches),

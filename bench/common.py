@@ -174,3 +174,48 @@ def write_config(
     path = directory / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+_moto_patched = False
+
+
+def speed_up_moto_transactions() -> None:
+    """Make moto's TransactWriteItems snapshot each table once per call, not once per item.
+
+    moto (5.x) deep-copies the whole table for every action in a transaction, so 100 puts
+    into a table of 10,000 items copy a million items: a test-double artefact that would
+    swamp the figure. The snapshot is taken before any action runs, so one copy per table
+    is the same snapshot. Only this process's moto (the bench's moto server) is affected.
+    """
+    global _moto_patched
+    if _moto_patched:
+        return
+    import copy as real_copy
+
+    import moto.dynamodb.models as mdm
+
+    original = mdm.DynamoDBBackend.transact_write_items
+
+    class _OncePerTable:
+        def __init__(self) -> None:
+            self.snapshots: dict[int, Any] = {}
+
+        def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+            if obj.__class__.__name__ == "Table":
+                if id(obj) not in self.snapshots:
+                    self.snapshots[id(obj)] = real_copy.deepcopy(obj)
+                return self.snapshots[id(obj)]
+            return real_copy.deepcopy(obj, memo)
+
+    lock = threading.Lock()
+
+    def transact_write_items(self: Any, transact_items: Any) -> Any:
+        with lock:
+            mdm.copy = _OncePerTable()  # type: ignore[assignment]
+            try:
+                return original(self, transact_items)
+            finally:
+                mdm.copy = real_copy
+
+    mdm.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _moto_patched = True

@@ -15,7 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import LOCAL, REPO, BenchX, free_port, write_config
+from bench.common import (
+    LOCAL,
+    REPO,
+    BenchX,
+    free_port,
+    speed_up_moto_transactions,
+    write_config,
+)
 from functions.monitor.config import load_settings
 from functions.monitor.core import POST_PRICE_USD, USER_PRICE_USD, RunContext, run_once
 from functions.monitor.secrets import EnvSecrets
@@ -57,7 +64,8 @@ def _item_bytes(item: dict[str, Any]) -> int:
 
 class UnitCounter:
     """Request units from botocore calls: 1 WRU per started KB written (a failed condition
-    still consumes the write), 1 RRU per started 4 KB read strongly consistent, 0.5 if not."""
+    still consumes the write; 2 in a transaction), 1 RRU per started 4 KB read strongly
+    consistent, 0.5 if not."""
 
     def __init__(self) -> None:
         self.wru = 0.0
@@ -73,7 +81,11 @@ class UnitCounter:
         op = model.name
         params = context.get("bench_params") or {}
         self.calls[op] = self.calls.get(op, 0) + 1
-        if op in WRITE_OPS:
+        if op == "TransactWriteItems":  # 2 WRU per started KB of each item
+            for action in params.get("TransactItems", []):
+                item = next(iter(action.values())).get("Item") or {}
+                self.wru += 2 * max(1, math.ceil(_item_bytes(item) / 1024))
+        elif op in WRITE_OPS:
             item = params.get("Item") or params.get("Key") or {}
             self.wru += max(1, math.ceil(_item_bytes(item) / 1024))
         elif op in READ_OPS:
@@ -88,6 +100,7 @@ def simulate(runs: int = 12) -> dict[str, Any]:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    speed_up_moto_transactions()
     port = free_port()
     moto = ThreadedMotoServer(ip_address=LOCAL, port=port, verbose=False)
     moto.start()

@@ -2,11 +2,11 @@
 
 ``product CONFIG``: one run_once (the store named in CONFIG) over the waiting burst.
 ``baseline API SINCE_ID QUERY DB``: GET the same pages, ``json.loads`` them and insert the raw
-rows into SQLite. Prints one JSON line with seconds and memory (KiB).
+rows into SQLite. Prints one JSON line with seconds and memory (KiB). Peak memory is the
+process's own ``VmHWM``: ``ru_maxrss`` can report the (larger) parent's RSS from the fork.
 """
 
 import json
-import resource
 import sys
 import time
 
@@ -39,7 +39,7 @@ def product(config: str) -> dict:
     return {
         "wall_s": wall,
         "rss_before_kib": rss0,
-        "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_kib": _status("VmHWM"),
         "found": w["found"],
         "api_requests": w["api_requests"],
         "posts_read": w["posts_read"],
@@ -92,7 +92,7 @@ def baseline(api: str, since_id: str, query: str, db: str) -> dict:
         "wall_s": wall,
         "parse_insert_s": work,
         "rss_before_kib": rss0,
-        "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_kib": _status("VmHWM"),
         "rows": rows,
     }
 

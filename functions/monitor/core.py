@@ -287,8 +287,11 @@ class _WatchRun:
             expires = now_s + int(ctx.settings.state.outbox_days * 86400)
             ordered = sorted(collected.values(), key=lambda m: m.id)
             self.res["found"] = store.store_mentions(watch.name, ordered, expires)
-            # Cursors move only after their mentions are stored.
+            # Cursors move only after their mentions are stored; an unchanged one is not
+            # rewritten (a quiet run then writes nothing but its lease).
             for key, qs in new_states.items():
+                if qs == state.queries.get(key):
+                    continue
                 if not store.save_query(watch.name, key, qs):
                     log.info("query cursor for %s already moved by another run", watch.name)
             if mark is not None and (prior_mark is None or mark > prior_mark):

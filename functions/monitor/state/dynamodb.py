@@ -17,6 +17,7 @@ ATTRIBUTES = [
     {"AttributeName": SK, "AttributeType": "S"},
 ]
 ID_WIDTH = 20  # 2**64 has 20 digits: zero-padded sort keys order like the integers
+TRANSACT_MAX = 100  # actions per TransactWriteItems
 
 
 def _control_pk(watch: str) -> str:
@@ -173,22 +174,65 @@ class DynamoStore(StateStore):
         return n
 
     # -- outbox --------------------------------------------------------------------------
+    def _outbox_put(self, watch: str, m: Mention, expires_at: int) -> dict[str, Any]:
+        return {
+            "Item": {
+                PK: {"S": _outbox_pk(watch)},
+                SK: {"S": _id_sk(m.id)},
+                "tweet_id": {"N": str(m.id)},
+                "body": {"S": m.to_json()},
+                TTL_ATTR: {"N": str(expires_at)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
     def _put_outbox(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
         new = 0
-        for m in mentions:
-            stored = self._conditional(
-                "put_item",
-                Item={
-                    PK: {"S": _outbox_pk(watch)},
-                    SK: {"S": _id_sk(m.id)},
-                    "tweet_id": {"N": str(m.id)},
-                    "body": {"S": m.to_json()},
-                    TTL_ATTR: {"N": str(expires_at)},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-            new += stored
+        for i in range(0, len(mentions), TRANSACT_MAX):
+            new += self._put_outbox_chunk(watch, mentions[i : i + TRANSACT_MAX], expires_at)
         return new
+
+    def _put_outbox_one_by_one(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
+        return sum(
+            self._conditional("put_item", **self._outbox_put(watch, m, expires_at))
+            for m in mentions
+        )
+
+    def _put_outbox_chunk(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
+        """Up to 100 conditional puts in one ``TransactWriteItems`` (one round trip, not 100).
+
+        A transaction is all or nothing: when it is cancelled because some mentions are
+        already stored, those are left out and the rest is tried again. Any other reason
+        (a conflicting transaction, throttling) falls back to one conditional put each.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        pending = list(mentions)
+        while len(pending) > 1:
+            try:
+                self.client.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": self.table, **self._outbox_put(watch, m, expires_at)}}
+                        for m in pending
+                    ]
+                )
+                return len(pending)  # the ones left out were stored before
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "ClientError")
+                if code != "TransactionCanceledException":
+                    raise StateError(
+                        f"state: DynamoDB transact_write_items on {self.table!r} failed: {code}"
+                    ) from None
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+                stored = {i for i, r in enumerate(reasons) if r == "ConditionalCheckFailed"}
+                if len(reasons) != len(pending) or not stored or any(
+                    r not in ("None", "ConditionalCheckFailed", None) for r in reasons
+                ):
+                    return self._put_outbox_one_by_one(watch, pending, expires_at)
+                pending = [m for i, m in enumerate(pending) if i not in stored]
+            except BotoCoreError as exc:
+                raise StateError(f"state: DynamoDB unreachable: {type(exc).__name__}") from None
+        return self._put_outbox_one_by_one(watch, pending, expires_at)
 
     def _outbox(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
         items = self._query_all(

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from functions.monitor import aws
 from functions.monitor.errors import DeliveryError
 from functions.monitor.models import DeliveryResult, Digest
 from notifiers.base import Notifier, NotifierOptions, Preview
@@ -116,19 +117,11 @@ class SesEmailNotifier(_EmailNotifier):
     def _client(self) -> Any:
         client = self.context.get("sesv2_client")
         if client is None:
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client(
-                "sesv2",
-                config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard"}),
-            )
+            client = aws.client("sesv2", read_timeout=20)
             self.context["sesv2_client"] = client
         return client
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         opts = self.options
         assert isinstance(opts, SesEmailOptions)
         msg = self.build_message(digest)
@@ -139,16 +132,10 @@ class SesEmailNotifier(_EmailNotifier):
         }
         if opts.configuration_set:
             kwargs["ConfigurationSetName"] = opts.configuration_set
-        try:
+        with aws.aws_errors(
+            DeliveryError, "SES refused the digest", "cannot reach SES", with_message=True
+        ):
             resp = self._client().send_email(**kwargs)
-        except ClientError as exc:
-            err = exc.response.get("Error", {})
-            code = err.get("Code", "ClientError")
-            raise DeliveryError(
-                f"SES refused the digest: {code}: {err.get('Message', '')}"[:300]
-            ) from None
-        except BotoCoreError as exc:
-            raise DeliveryError(f"cannot reach SES: {type(exc).__name__}") from None
         result = self.accepted(digest.mentions)
         result.details = {"message_id": resp.get("MessageId", "")}
         return result

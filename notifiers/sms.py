@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from functions.monitor import aws
 from functions.monitor.errors import DeliveryError
 from functions.monitor.models import DeliveryResult, Digest, Mention
 from notifiers.base import Notifier, NotifierOptions, Preview
@@ -272,19 +273,11 @@ class SnsSmsNotifier(_SmsNotifier):
     def _client(self) -> Any:
         client = self.context.get("sns_client")
         if client is None:
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client(
-                "sns",
-                config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"}),
-            )
+            client = aws.client("sns")
             self.context["sns_client"] = client
         return client
 
     def _send_one(self, number: str, text: str) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         opts = self.options
         assert isinstance(opts, SnsSmsOptions)
         attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
@@ -293,15 +286,10 @@ class SnsSmsNotifier(_SmsNotifier):
                 "DataType": "String",
                 "StringValue": opts.sender_id,
             }
-        try:
+        with aws.aws_errors(DeliveryError, "SNS refused", "cannot reach SNS"):
             resp = self._client().publish(
                 PhoneNumber=number, Message=text, MessageAttributes=attributes
             )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "ClientError")
-            raise DeliveryError(f"SNS refused: {code}") from None
-        except BotoCoreError as exc:
-            raise DeliveryError(f"cannot reach SNS: {type(exc).__name__}") from None
         return str(resp.get("MessageId", ""))
 
 

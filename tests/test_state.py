@@ -105,3 +105,12 @@ def test_dynamodb_never_creates_tables_during_a_run(moto_aws):
     with pytest.raises(StateError, match="ResourceNotFoundException"):
         s.load("w")
     assert boto3.client("dynamodb").list_tables()["TableNames"] == []
+
+
+def test_state_init_unreachable_is_a_clean_error(monkeypatch):
+    from functions.monitor.errors import StateError
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(StateError, match="DynamoDB unreachable"):
+        DynamoStore("t").init()

@@ -11,6 +11,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from functions.monitor import aws
 from functions.monitor.errors import SecretsError
 from functions.monitor.logs import register_secret
 
@@ -75,16 +76,6 @@ def clear_secret_cache() -> None:
         _CACHE.clear()
 
 
-def _secretsmanager_client() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "secretsmanager",
-        config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 3}),
-    )
-
-
 class AwsSecrets(SecretProvider):
     """One JSON object in AWS Secrets Manager, read with a plain boto3 client and cached."""
 
@@ -97,19 +88,13 @@ class AwsSecrets(SecretProvider):
         return f"AWS secret {self.secret_id!r}"
 
     def _fetch(self) -> dict[str, str]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        client = self._client or _secretsmanager_client()
-        try:
+        client = self._client or aws.client("secretsmanager")
+        with aws.aws_errors(
+            SecretsError,
+            f"secrets: cannot read {self.describe()}",
+            f"secrets: cannot reach Secrets Manager for {self.describe()}",
+        ):
             resp = client.get_secret_value(SecretId=self.secret_id)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "ClientError")
-            raise SecretsError(f"secrets: cannot read {self.describe()}: {code}") from None
-        except BotoCoreError as exc:
-            raise SecretsError(
-                f"secrets: cannot reach Secrets Manager for {self.describe()}: "
-                f"{type(exc).__name__}"
-            ) from None
         raw = resp.get("SecretString")
         try:
             data = json.loads(raw) if raw is not None else None

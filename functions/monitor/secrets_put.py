@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final, TextIO
 
+from functions.monitor import aws
 from functions.monitor.errors import SecretsError
 from functions.monitor.logs import register_secret
 
@@ -28,9 +29,7 @@ KNOWN_KEYS: Final[tuple[str, ...]] = (
 
 
 def _client() -> Any:
-    import boto3
-
-    return boto3.client("secretsmanager")
+    return aws.client("secretsmanager")
 
 
 def _wanted_keys(args: argparse.Namespace) -> list[str]:
@@ -79,17 +78,12 @@ def _prompt(keys: list[str], ask: Callable[[str], str]) -> dict[str, str]:
 
 
 def _current(client: Any, secret_id: str) -> dict[str, str]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
+    with aws.aws_errors(
+        SecretsError,
+        f"secrets put: cannot read secret {secret_id!r}",
+        "secrets put: cannot reach Secrets Manager",
+    ):
         resp = client.get_secret_value(SecretId=secret_id)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "ClientError")
-        raise SecretsError(f"secrets put: cannot read secret {secret_id!r}: {code}") from None
-    except BotoCoreError as exc:
-        raise SecretsError(
-            f"secrets put: cannot reach Secrets Manager: {type(exc).__name__}"
-        ) from None
     raw = resp.get("SecretString")
     if not raw:
         return {}
@@ -133,17 +127,12 @@ def put_secrets(
     changed = sorted(k for k, v in updates.items() if current.get(k) != v)
     if changed:
         merged = {**current, **updates}
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with aws.aws_errors(
+            SecretsError,
+            f"secrets put: cannot write secret {secret_id!r}",
+            "secrets put: cannot reach Secrets Manager",
+        ):
             sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps(merged))
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "ClientError")
-            raise SecretsError(f"secrets put: cannot write secret {secret_id!r}: {code}") from None
-        except BotoCoreError as exc:
-            raise SecretsError(
-                f"secrets put: cannot reach Secrets Manager: {type(exc).__name__}"
-            ) from None
     out.write(
         json.dumps({"ok": True, "secret_id": secret_id, "changed": changed}, separators=(",", ":"))
         + "\n"

@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from functions.monitor import aws
 from functions.monitor.errors import StateError
 from functions.monitor.models import Mention
 from functions.monitor.state.base import LEASE, Record, StateStore, dumps
@@ -32,13 +33,6 @@ def _id_sk(tweet_id: int) -> str:
     return f"{tweet_id:0{ID_WIDTH}d}"
 
 
-def _dynamodb_client() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("dynamodb", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
-
-
 class DynamoStore(StateStore):
     """Low-level client calls only (no resource layer: a leaner cold start)."""
 
@@ -49,21 +43,17 @@ class DynamoStore(StateStore):
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = _dynamodb_client()
+            self._client = aws.client("dynamodb", max_attempts=5)
         return self._client
 
     def _call(self, op: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with aws.aws_errors(
+            StateError,
+            f"state: DynamoDB {op} on {self.table!r} failed",
+            "state: DynamoDB unreachable",
+            passthrough=("ConditionalCheckFailedException",),
+        ):
             return getattr(self.client, op)(TableName=self.table, **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "ClientError")
-            if code == "ConditionalCheckFailedException":
-                raise
-            raise StateError(f"state: DynamoDB {op} on {self.table!r} failed: {code}") from None
-        except BotoCoreError as exc:
-            raise StateError(f"state: DynamoDB unreachable: {type(exc).__name__}") from None
 
     def _conditional(self, op: str, **kwargs: Any) -> bool:
         from botocore.exceptions import ClientError
@@ -78,21 +68,24 @@ class DynamoStore(StateStore):
         from botocore.exceptions import ClientError
 
         try:
-            self.client.create_table(
-                TableName=self.table,
-                KeySchema=KEY_SCHEMA,
-                AttributeDefinitions=ATTRIBUTES,
-                BillingMode="PAY_PER_REQUEST",
-            )
-            self.client.get_waiter("table_exists").wait(TableName=self.table)
-            self.client.update_time_to_live(
-                TableName=self.table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
-                code = exc.response.get("Error", {}).get("Code")
-                raise StateError(f"state: cannot create table {self.table!r}: {code}") from None
+            with aws.aws_errors(
+                StateError,
+                f"state: cannot create table {self.table!r}",
+                "state: DynamoDB unreachable",
+                passthrough=("ResourceInUseException",),
+            ):
+                self.client.create_table(
+                    TableName=self.table,
+                    KeySchema=KEY_SCHEMA,
+                    AttributeDefinitions=ATTRIBUTES,
+                    BillingMode="PAY_PER_REQUEST",
+                )
+                self.client.get_waiter("table_exists").wait(TableName=self.table)
+                self.client.update_time_to_live(
+                    TableName=self.table,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR},
+                )
+        except ClientError:  # only ResourceInUseException gets here
             return f"DynamoDB table {self.table} already exists"
         return f"DynamoDB table {self.table} created"
 
@@ -218,7 +211,7 @@ class DynamoStore(StateStore):
                 )
                 return len(pending)  # the ones left out were stored before
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "ClientError")
+                code = aws.error_code(exc)
                 if code != "TransactionCanceledException":
                     raise StateError(
                         f"state: DynamoDB transact_write_items on {self.table!r} failed: {code}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -54,8 +55,6 @@ def emit_metrics(summary: dict[str, Any], stream: Any = None) -> None:
 
     Dimensioned by ``FunctionName`` so two stacks in one account never share a silence alarm.
     """
-    import os
-
     watches = summary.get("watches", {}).values()
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
     record = {

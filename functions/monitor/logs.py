@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import threading
-from typing import Any, TextIO
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -107,8 +107,3 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     root.setLevel(level)
     for name in _THIRD_PARTY:
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def log_fields(**fields: Any) -> dict[str, Any]:
-    """``extra=`` payload for structured fields."""
-    return fields

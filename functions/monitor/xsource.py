@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -112,6 +113,8 @@ class XClient:
         self.max_retries = max_retries
         self.backoff = backoff_seconds
         self.timeout = timeout_seconds
+        #: Headers of the last 200, for ``x-rate-limit-remaining`` before the next page.
+        self._last_headers: Mapping[str, str] = {}
 
     # -- one HTTP request, retried -------------------------------------------------------
     def _attempt(self, params: dict[str, str], result: SearchResult) -> requests.Response:
@@ -202,7 +205,7 @@ class XClient:
 
     def _pause_if_exhausted(self) -> None:
         """Honour ``x-rate-limit-remaining: 0`` before asking for the next page."""
-        headers = getattr(self, "_last_headers", None) or {}
+        headers = self._last_headers
         if headers.get("x-rate-limit-remaining") != "0":
             return
         reset = headers.get("x-rate-limit-reset")
@@ -246,7 +249,6 @@ class XClient:
             params["until_id"] = str(until_id)
         if start_time is not None:
             params["start_time"] = start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        seen_users: set[str] = set()
         while True:
             if limit is not None:
                 want = limit - len(result.mentions)
@@ -263,7 +265,7 @@ class XClient:
             except SourceError as exc:
                 result.error = str(exc)
                 return result
-            self._read_page(body, result, seen_users)
+            self._read_page(body, result)
             raw_meta = body.get("meta")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
             if result.newest_id is None and meta.get("newest_id"):
@@ -283,13 +285,12 @@ class XClient:
             params["next_token"] = str(token)
 
     @staticmethod
-    def _read_page(body: dict[str, Any], result: SearchResult, seen_users: set[str]) -> None:
+    def _read_page(body: dict[str, Any], result: SearchResult) -> None:
         raw_includes = body.get("includes")
         includes: dict[str, Any] = raw_includes if isinstance(raw_includes, dict) else {}
         users_list = includes.get("users") or []
         users = {str(u.get("id")): u for u in users_list if isinstance(u, dict)}
         result.users_read += len(users_list)
-        seen_users.update(users)
         data = body.get("data") or []
         for err in body.get("errors") or []:
             if isinstance(err, dict):

@@ -97,11 +97,6 @@ class StateStore(ABC):
     def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool: ...
 
     @abstractmethod
-    def _put_unconditional(
-        self, watch: str, sk: str, cursor: int | None, data: dict[str, Any]
-    ) -> None: ...
-
-    @abstractmethod
     def _delete(self, watch: str, sks: list[str] | None) -> int:
         """Delete the given control records (all of the watch's, outbox too, when None)."""
 

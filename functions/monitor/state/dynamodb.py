@@ -140,11 +140,6 @@ class DynamoStore(StateStore):
             ConditionExpression="attribute_not_exists(pk)",
         )
 
-    def _put_unconditional(
-        self, watch: str, sk: str, cursor: int | None, data: dict[str, Any]
-    ) -> None:
-        self._call("put_item", Item=self._item(watch, sk, cursor, data))
-
     def _delete(self, watch: str, sks: list[str] | None) -> int:
         keys: list[dict[str, Any]]
         if sks is None:

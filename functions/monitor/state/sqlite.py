@@ -79,14 +79,6 @@ class SqliteStore(StateStore):
         )
         return cur.rowcount == 1
 
-    def _put_unconditional(
-        self, watch: str, sk: str, cursor: int | None, data: dict[str, Any]
-    ) -> None:
-        self._exec(
-            "INSERT OR REPLACE INTO control (watch, sk, cursor, data) VALUES (?, ?, ?, ?)",
-            (watch, sk, cursor, dumps(data)),
-        )
-
     def _delete(self, watch: str, sks: list[str] | None) -> int:
         if sks is None:
             n = self._exec("DELETE FROM control WHERE watch = ?", (watch,)).rowcount

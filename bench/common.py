@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from functions.monitor.models import DeliveryResult, Digest
-from functions.monitor.replay import SearchArchive
 from notifiers.base import Notifier, NotifierOptions
 from notifiers.registry import register
 from tests.fakes.http import Received, Reply
-from tests.fakes.xapi import FakeX, make_users
+from tests.fakes.xapi import FakeX
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL = "127.0.0.1"
@@ -48,36 +47,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class CachedArchive(SearchArchive):
-    """SearchArchive whose full match list is computed once per (query, bounds).
-
-    The plain archive rescans every post for every page; a 10,000-post burst would then spend
-    most of the bench inside the fake. Pages are still cut exactly as ``SearchArchive`` does.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._cache: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        super().__init__(*args, **kwargs)
-
-    def add(self, posts: Any, users: Any = ()) -> None:
-        super().add(posts, users)
-        self._cache = {}
-
-    def matching(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        key = tuple(params.get(k, "") for k in ("query", "since_id", "until_id", "start_time"))
-        if key not in self._cache:
-            self._cache[key] = super().matching(params)
-        return self._cache[key]
-
-
 class BenchX(FakeX):
     """FakeX that also counts user objects served and the time spent serving."""
 
     def __init__(self) -> None:
-        super().__init__(CachedArchive(users=make_users()))
-        # The shared fake writes headers and body in two unbuffered writes; with Nagle and the
-        # client's delayed ACK each answer then stalls ~40 ms. Buffer them into one write.
-        self.server.RequestHandlerClass.wbufsize = 1 << 16  # type: ignore[attr-defined]
+        super().__init__()
         self.users_served = 0
         self.server_seconds = 0.0
         self._count_lock = threading.Lock()

@@ -84,6 +84,8 @@ class SearchArchive:
     def __init__(self, posts: Iterable[dict[str, Any]] = (), users: Iterable[dict[str, Any]] = ()):
         self.posts: dict[int, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
+        # Matches per (query, bounds): pages of one search then cost a slice, not a rescan.
+        self._matches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self.add(posts, users)
 
     def add(self, posts: Iterable[dict[str, Any]], users: Iterable[dict[str, Any]] = ()) -> None:
@@ -91,6 +93,7 @@ class SearchArchive:
             self.users[str(user["id"])] = user
         for post in posts:
             self.posts[int(post["id"])] = post
+        self._matches = {}
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> SearchArchive:
@@ -104,6 +107,13 @@ class SearchArchive:
         return str(self.users.get(str(post.get("author_id")), {}).get("username", ""))
 
     def matching(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Posts matching the query within the ID/time bounds, newest first (memoised)."""
+        key = tuple(params.get(k, "") for k in ("query", "since_id", "until_id", "start_time"))
+        if key not in self._matches:
+            self._matches[key] = self._scan(params)
+        return self._matches[key]
+
+    def _scan(self, params: dict[str, str]) -> list[dict[str, Any]]:
         matcher = QueryMatcher(params.get("query", ""))
         since = int(params["since_id"]) if params.get("since_id") else None
         until = int(params["until_id"]) if params.get("until_id") else None
@@ -167,6 +177,7 @@ class SearchArchive:
                 moved = _parse_time(post["created_at"]) + offset
                 stamp = moved.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
                 self.posts[pid] = {**post, "created_at": stamp}
+        self._matches = {}
 
 
 class ReplayAdapter(BaseAdapter):

@@ -50,6 +50,9 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body in one write: unbuffered, they go out as two segments and
+            # Nagle plus the client's delayed ACK stall every answer by ~40 ms.
+            wbufsize = 1 << 16
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -148,7 +148,7 @@ def test_above_max_mentions_most_followed_first_with_link_to_search():
 def test_smtp_config_errors_name_the_field(tmp_path, body, field):
     cfg = toml_config(
         tmp_path,
-        f"""
+        """
         [[watches]]
         name = "Acme"
         terms = ["acme"]

@@ -36,24 +36,6 @@ def _config(tmp_path, x_url, smtp_port):
     )
 
 
-def _slack_ids(slack: FakeSlack) -> list[int]:
-    ids = []
-    for payload in slack.payloads:
-        for block in payload["blocks"][1:]:
-            ids.append(int(block["text"]["text"].rsplit("/status/", 1)[1].split("|")[0]))
-    return ids
-
-
-def _email_ids(smtp: FakeSmtp) -> list[int]:
-    import re
-
-    ids = []
-    for msg in smtp.messages:
-        body = msg.message.get_body(("plain",)).get_content()
-        ids.extend(int(x) for x in re.findall(r"/status/(\d+)", body))
-    return ids
-
-
 def _run(settings, clock):
     store = make_store("sqlite", path=settings.state.path)
     try:
@@ -87,9 +69,9 @@ def test_slack_down_three_runs_while_email_works(tmp_path, fake_x, clock, bearer
                 assert w["failed"] == {}
             ledger.check_cursors_forward(store, "Acme")
             store.close()
-            assert_exactly_once(_email_ids(smtp), expected, "email")
+            assert_exactly_once(smtp.tweet_ids, expected, "email")
         assert len(smtp.messages) == 5  # one digest per run
-    assert_exactly_once(_slack_ids(slack), expected, "slack")
+    assert_exactly_once(slack.tweet_ids, expected, "slack")
     assert_read_once(fake_x.served_ids)
     slack.stop()
 
@@ -117,11 +99,11 @@ def test_smtp_refusing_for_one_run(tmp_path, fake_x, clock, bearer, monkeypatch)
         s, store = _run(settings, clock)
         store.close()
         assert s["ok"], s
-        assert_exactly_once(_email_ids(smtp2), set(range(100, 110)) | set(range(500, 505)), "email")
+        assert_exactly_once(smtp2.tweet_ids, set(range(100, 110)) | set(range(500, 505)), "email")
         assert len(smtp2.messages) == 1
     finally:
         smtp2.controller.stop()
-    assert_exactly_once(_slack_ids(slack), set(range(100, 110)) | set(range(500, 505)), "slack")
+    assert_exactly_once(slack.tweet_ids, set(range(100, 110)) | set(range(500, 505)), "slack")
     slack.stop()
 
 

@@ -30,17 +30,6 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
     server.stop()
 
 
-def slack_ids(server: FakeSlack) -> list[int]:
-    import re
-
-    return [
-        int(i)
-        for p in server.payloads
-        for b in p["blocks"][1:]
-        for i in re.findall(r"/status/(\d+)\|View post>", b["text"]["text"])
-    ]
-
-
 def test_routing_sms_only_for_big_accounts_or_outage_slack_and_file_get_everything(
     tmp_path, fake_x, clock, bearer, slack, moto_aws
 ):
@@ -71,7 +60,7 @@ def test_routing_sms_only_for_big_accounts_or_outage_slack_and_file_get_everythi
     s = run(cfg, clock)
     assert s["ok"], s
     assert s["watches"]["Acme"]["delivered"] == {"out": 11, "slack": 11, "sms": 2}
-    assert slack_ids(slack) == [*range(100, 110), 200]
+    assert slack.tweet_ids == [*range(100, 110), 200]
     (sms,) = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values()
     assert sms[1].startswith("2 new mentions of Acme. Top: User 5 (@user5, 300K followers)")
 
@@ -98,13 +87,13 @@ def test_failing_slack_does_not_stop_others_and_gets_its_backlog_next_run(
     w = s["watches"]["Acme"]
     assert s["ok"] is False and "rollup_error" in w["failed"]["slack"]
     assert w["delivered"] == {"slack": 49, "out": 60}
-    assert slack_ids(slack) == list(range(1_000, 1_049))
+    assert slack.tweet_ids == list(range(1_000, 1_049))
 
     fake_x.add_posts(make_posts(5, first_id=2_000))
     s = run(cfg, clock)
     assert s["ok"] is True and s["watches"]["Acme"]["delivered"] == {"slack": 16, "out": 5}
     # every mention exactly once, the backlog first
-    assert slack_ids(slack) == [*range(1_000, 1_060), *range(2_000, 2_005)]
+    assert slack.tweet_ids == [*range(1_000, 1_060), *range(2_000, 2_005)]
     assert sorted(fake_x.served_ids) == [*range(1_000, 1_060), *range(2_000, 2_005)]
 
 

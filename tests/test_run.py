@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from functions.monitor.config import load_settings
 from functions.monitor.core import RunContext, run_once
 from functions.monitor.secrets import EnvSecrets

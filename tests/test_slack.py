@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from functions.monitor.logs import SECRETS
+from functions.monitor.models import Digest
 from functions.monitor.secrets import EnvSecrets
 from notifiers.slack import SlackNotifier, SlackOptions, escape
 from tests.conftest import FakeClock
 from tests.fakes.http import Reply
 from tests.fakes.slack import FakeSlack, rate_limited
-from functions.monitor.models import Digest
+from tests.fakes.slack import payload_ids as mention_ids
 from tests.samples import HOSTILE, hostile_digest, many, mention
 
 # Slack control sequences: a raw "<" in text is how every one of them starts.
@@ -33,15 +34,6 @@ def notifier(slack: FakeSlack, clock: FakeClock | None = None, **kw: Any) -> Sla
     env = {"MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL": slack.webhook_url}
     opts = SlackOptions(type="slack", backoff_seconds=0, **kw)
     return SlackNotifier("slack", opts, EnvSecrets(env), {"clock": clock or FakeClock()})
-
-
-def mention_ids(payload: dict[str, Any]) -> list[int]:
-    return [
-        int(m)
-        for b in payload["blocks"]
-        if b["type"] == "section"
-        for m in re.findall(r"/status/(\d+)\|View post>", b["text"]["text"])
-    ]
 
 
 def test_escape_is_exactly_three_characters():

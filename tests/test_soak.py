@@ -55,24 +55,6 @@ class FlakySmtp(FakeSmtp):
         return await super().handle_DATA(server, session, envelope)
 
 
-def _slack_ids(slack: FakeSlack) -> list[int]:
-    return [
-        int(b["text"]["text"].rsplit("/status/", 1)[1].split("|")[0])
-        for p in slack.payloads
-        for b in p["blocks"][1:]
-    ]
-
-
-def _email_ids(smtp: FakeSmtp) -> list[int]:
-    import re
-
-    return [
-        int(x)
-        for m in smtp.messages
-        for x in re.findall(r"/status/(\d+)", m.message.get_body(("plain",)).get_content())
-    ]
-
-
 @pytest.mark.soak
 def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer, monkeypatch):
     slack = FakeSlack().start()
@@ -160,7 +142,7 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
         # nothing delivered twice, nothing delivered that does not exist
         seen = (
             ("out", delivered_ids(tmp_path / "out")), ("chaos", Chaos.got),
-            ("slack", _slack_ids(slack)), ("email", _email_ids(smtp)),
+            ("slack", slack.tweet_ids), ("email", smtp.tweet_ids),
         )
         for who, ids in seen:
             assert len(ids) == len(set(ids)), f"run {i}: {who} got a duplicate"
@@ -181,6 +163,6 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
     store.close()
     assert_exactly_once(delivered_ids(tmp_path / "out"), expected, "out")
     assert_exactly_once(Chaos.got, expected, "chaos")
-    assert_exactly_once(_slack_ids(slack), expected, "slack")
-    assert_exactly_once(_email_ids(smtp), expected, "email")
+    assert_exactly_once(slack.tweet_ids, expected, "slack")
+    assert_exactly_once(smtp.tweet_ids, expected, "email")
     assert_read_once(fake_x.served_pairs)

@@ -29,15 +29,6 @@ WATCHES = [{"name": "Acme", "terms": ["acme"], "first_run": "backfill", "notify"
 BEARER = "AAAA-stack-bearer-token"
 
 
-def slack_ids(fake: FakeSlack) -> list[int]:
-    """Tweet IDs in the order the (real) Slack notifier delivered them."""
-    return [
-        int(block["text"]["text"].rsplit("/status/", 1)[1].split("|")[0])
-        for payload in fake.payloads
-        for block in payload["blocks"][1:]
-    ]
-
-
 class FakeContext:
     def get_remaining_time_in_millis(self) -> int:
         return 300_000
@@ -171,7 +162,7 @@ def test_handler_runs_with_the_stack_environment(
     assert summary["ok"] is True
     assert summary["watches"]["Acme"]["found"] == 12
     assert summary["watches"]["Acme"]["delivered"] == {"slack": 12}
-    assert slack_ids(fake_slack) == list(range(50_000, 50_012))
+    assert fake_slack.tweet_ids == list(range(50_000, 50_012))
     assert fake_x.searches[0].headers["authorization"] == f"Bearer {BEARER}"
     emf = [json.loads(line) for line in run_out.out.splitlines() if '"_aws"' in line]
     assert emf and emf[-1]["RunSucceeded"] == 1
@@ -189,7 +180,7 @@ def test_handler_runs_with_the_stack_environment(
     fake_x.add_posts(make_posts(2, first_id=60_000))
     summary = lambda_handler.handler({}, FakeContext())
     assert summary["watches"]["Acme"]["found"] == 2
-    assert slack_ids(fake_slack)[-2:] == [60_000, 60_001]
+    assert fake_slack.tweet_ids[-2:] == [60_000, 60_001]
     posts = len(fake_slack.received)
     summary = lambda_handler.handler({}, FakeContext())
     assert summary["ok"] and summary["watches"]["Acme"]["found"] == 0

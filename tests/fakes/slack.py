@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,21 @@ class FakeSlack(FakeServer):
     def payloads(self) -> list[dict[str, Any]]:
         """Payloads Slack accepted, in order."""
         return [r.json() for r in self.accepted]
+
+    @property
+    def tweet_ids(self) -> list[int]:
+        """Tweet IDs of every mention Slack accepted, in order, with repeats."""
+        return [i for p in self.payloads for i in payload_ids(p)]
+
+
+def payload_ids(payload: dict[str, Any]) -> list[int]:
+    """Tweet IDs of the mention sections of one payload (from their 'View post' links)."""
+    return [
+        int(m)
+        for b in payload["blocks"]
+        if b["type"] == "section"
+        for m in re.findall(r"/status/(\d+)\|View post>", b["text"]["text"])
+    ]
 
 
 def rate_limited(seconds: int) -> Reply:

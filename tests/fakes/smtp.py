@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import socket
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -48,6 +49,15 @@ class FakeSmtp:
                 return AuthResult(success=True)
         self.failed_logins += 1
         return AuthResult(success=False, handled=False)
+
+    @property
+    def tweet_ids(self) -> list[int]:
+        """Tweet IDs linked in every plain-text part received, in order, with repeats."""
+        return [
+            int(x)
+            for m in self.messages
+            for x in re.findall(r"/status/(\d+)", m.message.get_body(("plain",)).get_content())
+        ]
 
     def __enter__(self) -> FakeSmtp:
         kwargs: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from functions.monitor import aws
+from functions.monitor.config import base_url
 from functions.monitor.errors import DeliveryError
 from functions.monitor.models import DeliveryResult, Digest, Mention
 from notifiers.base import Notifier, NotifierOptions, Preview
@@ -198,9 +199,7 @@ class TwilioSmsOptions(SmsOptions):
     @field_validator("api_base")
     @classmethod
     def _base(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https://")
-        return value.rstrip("/")
+        return base_url(value)
 
 
 def masked(number: str) -> str:

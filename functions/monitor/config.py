@@ -24,6 +24,13 @@ DEFAULT_CONFIG = "monitor.toml"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
+def base_url(value: str) -> str:
+    """An API base URL: http(s) only, without a trailing slash."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -44,9 +51,7 @@ class XSettings(_Strict):
     @field_validator("api_base")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return base_url(value)
 
 
 class StateSettings(_Strict):

@@ -66,10 +66,14 @@ def plan_queries(settings: Settings) -> dict[str, list[str]]:
     }
 
 
+def used_notifiers(settings: Settings) -> list[str]:
+    """Names of the notifiers some watch sends to (unused ones need no secrets)."""
+    return sorted({n for w in settings.watches for n in w.notify})
+
+
 def required_secret_keys(settings: Settings) -> list[str]:
     keys = list(x_secret_keys(settings.x.auth, settings.x.source))
-    used = {n for w in settings.watches for n in w.notify}
-    for name in sorted(used):
+    for name in used_notifiers(settings):
         keys.extend(settings.notifier_options(name).secret_keys())
     return keys
 
@@ -78,7 +82,7 @@ def build_notifiers(
     settings: Settings, secrets: SecretProvider, context: dict[str, Any]
 ) -> dict[str, Notifier]:
     out: dict[str, Notifier] = {}
-    for name in sorted({n for w in settings.watches for n in w.notify}):
+    for name in used_notifiers(settings):
         options = settings.notifier_options(name)
         out[name] = get_notifier_class(options.type)(name, options, secrets, context)
     return out
@@ -388,10 +392,9 @@ def run_once(ctx: RunContext) -> dict[str, Any]:
         backoff_seconds=settings.x.backoff_seconds,
         timeout_seconds=settings.x.timeout_seconds,
     )
-    purge = getattr(ctx.store, "purge_expired", None)
-    if purge is not None and not ctx.dry_run:
+    if not ctx.dry_run:
         try:
-            purge(int(ctx.clock.now()))
+            ctx.store.purge_expired(int(ctx.clock.now()))
         except StateError as exc:
             log.warning("could not purge expired outbox rows: %s", exc)
     summary: dict[str, Any] = {"ok": True, "watches": {}}

@@ -202,6 +202,11 @@ class StateStore(ABC):
             )
         return out
 
+    def purge_expired(self, now: int) -> int:
+        """Delete outbox rows past their expiry; return how many. Reads already skip them, so
+        a backend whose database expires rows itself (DynamoDB TTL) keeps this no-op."""
+        return 0
+
     def init(self) -> str:
         """Create the storage (tables) for local or test use; return a description."""
         raise NotImplementedError

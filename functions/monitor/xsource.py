@@ -150,7 +150,7 @@ class XClient:
             if resp.status_code == 200:
                 return resp
             if resp.status_code == 429:
-                wait = self._reset_wait(resp)
+                wait = self._reset_wait(resp.headers, default=60.0)
                 if rate_waits < MAX_RATE_LIMIT_WAITS and wait <= self.budget.remaining() - 1:
                     log.info("X rate limit reached; waiting %.0fs for the reset", wait)
                     rate_waits += 1
@@ -163,12 +163,14 @@ class XClient:
                 raise CursorTooOld("since_id is older than the 7-day search window")
             raise SourceError(f"HTTP {resp.status_code} from X: {_problem(resp)}")
 
-    def _reset_wait(self, resp: requests.Response) -> float:
-        reset = resp.headers.get("x-rate-limit-reset")
+    def _reset_wait(self, headers: Mapping[str, str], default: float) -> float:
+        """Seconds until ``x-rate-limit-reset`` (epoch seconds) plus one; ``default`` when the
+        header is missing or unreadable."""
+        reset = headers.get("x-rate-limit-reset")
         try:
-            return max(0.0, float(reset) - self.clock.now()) + 1.0 if reset else 60.0
+            return max(0.0, float(reset) - self.clock.now()) + 1.0 if reset else default
         except ValueError:
-            return 60.0
+            return default
 
     def _get(self, params: dict[str, str], result: SearchResult) -> dict[str, Any]:
         def _parse() -> tuple[dict[str, Any], requests.Response]:
@@ -208,11 +210,7 @@ class XClient:
         headers = self._last_headers
         if headers.get("x-rate-limit-remaining") != "0":
             return
-        reset = headers.get("x-rate-limit-reset")
-        try:
-            wait = max(0.0, float(reset) - self.clock.now()) + 1.0 if reset else 0.0
-        except ValueError:
-            wait = 0.0
+        wait = self._reset_wait(headers, default=0.0)
         if wait > self.budget.remaining() - 1:
             raise SourceError(f"X rate limit exhausted; reset in {wait:.0f}s, after this run")
         if wait:

@@ -48,6 +48,14 @@ class NotifierOptions(BaseModel):
         ]
 
 
+class HttpRetryOptions(BaseModel):
+    """Options of notifiers that call an HTTP API: bounded retries with backoff, a timeout."""
+
+    max_retries: int = Field(3, ge=0, le=10)
+    backoff_seconds: float = Field(1.0, ge=0, le=60)
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+
 @dataclass(frozen=True, slots=True)
 class Preview:
     """What a notifier would send, rendered but not sent."""

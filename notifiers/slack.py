@@ -6,12 +6,11 @@ import json
 import logging
 from typing import Any, ClassVar
 
-from pydantic import Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from functions.monitor.errors import DeliveryError
 from functions.monitor.models import DeliveryResult, Digest, Mention
-from notifiers.base import Notifier, NotifierOptions, Preview
+from notifiers.base import HttpRetryOptions, Notifier, NotifierOptions, Preview
 from notifiers.render import compact_number, display_time, subject
 
 log = logging.getLogger(__name__)
@@ -49,11 +48,8 @@ def escape_within(text: str, budget: int) -> str:
     return "".join(out).rstrip() + "…"
 
 
-class SlackOptions(NotifierOptions):
+class SlackOptions(NotifierOptions, HttpRetryOptions):
     webhook_url_secret: str = "slack_webhook_url"  # noqa: S105 - a key name, not a value
-    max_retries: int = Field(3, ge=0, le=10)
-    backoff_seconds: float = Field(1.0, ge=0, le=60)
-    timeout_seconds: float = Field(10.0, gt=0, le=60)
 
 
 class _Transient(Exception):

@@ -13,7 +13,7 @@ from functions.monitor import aws
 from functions.monitor.config import base_url
 from functions.monitor.errors import DeliveryError
 from functions.monitor.models import DeliveryResult, Digest, Mention
-from notifiers.base import Notifier, NotifierOptions, Preview
+from notifiers.base import HttpRetryOptions, Notifier, NotifierOptions, Preview
 from notifiers.render import compact_number
 
 log = logging.getLogger(__name__)
@@ -180,14 +180,11 @@ class SnsSmsOptions(SmsOptions):
         return value
 
 
-class TwilioSmsOptions(SmsOptions):
+class TwilioSmsOptions(SmsOptions, HttpRetryOptions):
     from_number: str
     account_sid_secret: str = "twilio_account_sid"  # noqa: S105 - a key name, not a value
     auth_token_secret: str = "twilio_auth_token"  # noqa: S105 - a key name, not a value
     api_base: str = "https://api.twilio.com"
-    max_retries: int = Field(3, ge=0, le=10)
-    backoff_seconds: float = Field(1.0, ge=0, le=60)
-    timeout_seconds: float = Field(10.0, gt=0, le=60)
 
     @field_validator("from_number")
     @classmethod

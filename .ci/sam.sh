@@ -56,14 +56,14 @@ $SAM build --config-file infra/samconfig.toml --template template.yaml 2>&1 \
 
 echo "== bundle check"
 fail=0
-for need in functions/monitor/handler.py notifiers/__init__.py monitor.toml pydantic_core; do
+for need in mention_monitor/handler.py mention_monitor/notifiers/__init__.py monitor.toml pydantic_core; do
   [ -e "$BUNDLE/$need" ] || { echo "bundle: $need missing" >&2; fail=1; }
 done
-for banned in tests examples bench boto3 botocore s3transfer .ci infra template.yaml; do
+for banned in functions notifiers tests examples bench boto3 botocore s3transfer .ci infra template.yaml; do
   [ -e "$BUNDLE/$banned" ] && { echo "bundle: must not contain $banned" >&2; fail=1; }
 done
 # Our tests must stay out (third-party packages may ship their own small test modules).
-if find "$BUNDLE/functions" "$BUNDLE/notifiers" -name 'test_*.py' | grep -q . \
+if find "$BUNDLE/mention_monitor" -name 'test_*.py' | grep -q . \
    || [ -e "$BUNDLE/conftest.py" ] || find "$BUNDLE" -name __pycache__ | grep -q .; then
   echo "bundle: holds our test files or __pycache__" >&2; fail=1
 fi

@@ -13,7 +13,7 @@ import time
 t0 = time.perf_counter()
 mode = sys.argv[1]
 if mode == "product":
-    from functions.monitor.handler import handler
+    from mention_monitor.handler import handler
 
     t1 = time.perf_counter()
     summary = handler({}, None)

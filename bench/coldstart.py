@@ -95,7 +95,7 @@ class ColdStartRig:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        from functions.monitor.state.dynamodb import DynamoStore
+        from mention_monitor.state.dynamodb import DynamoStore
 
         DynamoStore(TABLE, client=client).init()
 

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from functions.monitor.models import DeliveryResult, Digest
-from notifiers.base import Notifier, NotifierOptions
-from notifiers.registry import register
+from mention_monitor.models import DeliveryResult, Digest
+from mention_monitor.notifiers.base import Notifier, NotifierOptions
+from mention_monitor.notifiers.registry import register
+
 from tests.fakes.http import Received, Reply
 from tests.fakes.xapi import FakeX
 

@@ -15,6 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mention_monitor.config import load_settings
+from mention_monitor.core import POST_PRICE_USD, USER_PRICE_USD, RunContext, run_once
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state import make_store
+
 from bench.common import (
     LOCAL,
     REPO,
@@ -23,10 +28,6 @@ from bench.common import (
     speed_up_moto_transactions,
     write_config,
 )
-from functions.monitor.config import load_settings
-from functions.monitor.core import POST_PRICE_USD, USER_PRICE_USD, RunContext, run_once
-from functions.monitor.secrets import EnvSecrets
-from functions.monitor.state import make_store
 from tests.fakes.xapi import make_posts
 
 # Prices (USD), as given for this bench.

@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchX, ScriptedNotifier, write_config
-from functions.monitor.config import load_settings
-from functions.monitor.core import (
+from mention_monitor.config import load_settings
+from mention_monitor.core import (
     POST_PRICE_USD,
     USER_PRICE_USD,
     RunContext,
     plan_queries,
     run_once,
 )
-from functions.monitor.secrets import EnvSecrets
-from functions.monitor.state import make_store
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state import make_store
+
+from bench.common import BenchX, ScriptedNotifier, write_config
 from tests.fakes.xapi import make_posts
 
 SECRETS = {"MENTION_MONITOR_SECRET_X_BEARER_TOKEN": "bench-bearer-token"}

@@ -14,6 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mention_monitor.config import load_settings
+from mention_monitor.core import RunContext, plan_queries, run_once
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state import make_store
+
 from bench.common import (
     DUMMY_AWS_ENV,
     LOCAL,
@@ -23,10 +28,6 @@ from bench.common import (
     speed_up_moto_transactions,
     write_config,
 )
-from functions.monitor.config import load_settings
-from functions.monitor.core import RunContext, plan_queries, run_once
-from functions.monitor.secrets import EnvSecrets
-from functions.monitor.state import make_store
 from tests.fakes.xapi import make_posts
 
 CHILD = Path(__file__).with_name("throughput_child.py")

@@ -20,10 +20,10 @@ def _status(field: str) -> int:
 
 
 def product(config: str) -> dict:
-    from functions.monitor.config import load_settings
-    from functions.monitor.core import RunContext, run_once
-    from functions.monitor.secrets import EnvSecrets
-    from functions.monitor.state import make_store
+    from mention_monitor.config import load_settings
+    from mention_monitor.core import RunContext, run_once
+    from mention_monitor.secrets import EnvSecrets
+    from mention_monitor.state import make_store
 
     settings = load_settings(config)
     s = settings.state
@@ -52,8 +52,7 @@ def baseline(api: str, since_id: str, query: str, db: str) -> dict:
     import sqlite3
 
     import requests
-
-    from functions.monitor.xsource import EXPANSIONS, POST_FIELDS, POST_FIELDS_PARAM, USER_FIELDS
+    from mention_monitor.xsource import EXPANSIONS, POST_FIELDS, POST_FIELDS_PARAM, USER_FIELDS
 
     session = requests.Session()
     conn = sqlite3.connect(db, isolation_level=None)

@@ -7,12 +7,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from mention_monitor.errors import DeliveryError, SecretsError
+from mention_monitor.logs import redact
+from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.secrets import SecretProvider
 from pydantic import BaseModel, ConfigDict, Field
-
-from functions.monitor.errors import DeliveryError, SecretsError
-from functions.monitor.logs import redact
-from functions.monitor.models import DeliveryResult, Digest, Mention
-from functions.monitor.secrets import SecretProvider
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
+from mention_monitor.models import DeliveryResult, Digest
+from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
+from mention_monitor.notifiers.render import render_text
 from pydantic import Field
-
-from functions.monitor.models import DeliveryResult, Digest
-from notifiers.base import Notifier, NotifierOptions, Preview
-from notifiers.render import render_text
 
 
 class ConsoleOptions(NotifierOptions):

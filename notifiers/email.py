@@ -8,13 +8,12 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, ClassVar, Literal
 
+from mention_monitor import aws
+from mention_monitor.errors import DeliveryError
+from mention_monitor.models import DeliveryResult, Digest
+from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
+from mention_monitor.notifiers.render import render_html, render_text, subject
 from pydantic import Field, field_validator, model_validator
-
-from functions.monitor import aws
-from functions.monitor.errors import DeliveryError
-from functions.monitor.models import DeliveryResult, Digest
-from notifiers.base import Notifier, NotifierOptions, Preview
-from notifiers.render import render_html, render_text, subject
 
 # Deliberately simple: one @, no whitespace, no control characters, no angle brackets.
 _ADDRESS = re.compile(

@@ -7,12 +7,11 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mention_monitor.errors import DeliveryError
+from mention_monitor.models import DeliveryResult, Digest
+from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
+from mention_monitor.notifiers.render import render_html, subject
 from pydantic import Field
-
-from functions.monitor.errors import DeliveryError
-from functions.monitor.models import DeliveryResult, Digest
-from notifiers.base import Notifier, NotifierOptions, Preview
-from notifiers.render import render_html, subject
 
 
 class FileOptions(NotifierOptions):

@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from notifiers.base import Notifier
+    from mention_monitor.notifiers.base import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -16,13 +16,13 @@ ENTRY_POINT_GROUP = "mention_monitor.notifiers"
 # Dotted paths, imported only when a configuration uses the type: a Lambda bundle may carry no
 # package metadata, and a cold start should not import SMTP or Twilio code it does not need.
 BUILTINS: dict[str, str] = {
-    "console": "notifiers.console:ConsoleNotifier",
-    "file": "notifiers.file:FileNotifier",
-    "email-ses": "notifiers.email:SesEmailNotifier",
-    "email-smtp": "notifiers.email:SmtpEmailNotifier",
-    "slack": "notifiers.slack:SlackNotifier",
-    "sms-sns": "notifiers.sms:SnsSmsNotifier",
-    "sms-twilio": "notifiers.sms:TwilioSmsNotifier",
+    "console": "mention_monitor.notifiers.console:ConsoleNotifier",
+    "file": "mention_monitor.notifiers.file:FileNotifier",
+    "email-ses": "mention_monitor.notifiers.email:SesEmailNotifier",
+    "email-smtp": "mention_monitor.notifiers.email:SmtpEmailNotifier",
+    "slack": "mention_monitor.notifiers.slack:SlackNotifier",
+    "sms-sns": "mention_monitor.notifiers.sms:SnsSmsNotifier",
+    "sms-twilio": "mention_monitor.notifiers.sms:TwilioSmsNotifier",
 }
 
 _registered: dict[str, type[Notifier]] = {}

@@ -6,12 +6,11 @@ import json
 import logging
 from typing import Any, ClassVar
 
+from mention_monitor.errors import DeliveryError
+from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.notifiers.base import HttpRetryOptions, Notifier, NotifierOptions, Preview
+from mention_monitor.notifiers.render import compact_number, display_time, subject
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-from functions.monitor.errors import DeliveryError
-from functions.monitor.models import DeliveryResult, Digest, Mention
-from notifiers.base import HttpRetryOptions, Notifier, NotifierOptions, Preview
-from notifiers.render import compact_number, display_time, subject
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from mention_monitor import aws
+from mention_monitor.config import base_url
+from mention_monitor.errors import DeliveryError
+from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.notifiers.base import HttpRetryOptions, Notifier, NotifierOptions, Preview
+from mention_monitor.notifiers.render import compact_number
 from pydantic import Field, field_validator
-
-from functions.monitor import aws
-from functions.monitor.config import base_url
-from functions.monitor.errors import DeliveryError
-from functions.monitor.models import DeliveryResult, Digest, Mention
-from notifiers.base import HttpRetryOptions, Notifier, NotifierOptions, Preview
-from notifiers.render import compact_number
 
 log = logging.getLogger(__name__)
 

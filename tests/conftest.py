@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mention_monitor.clock import Clock
+from mention_monitor.logs import SECRETS
+from mention_monitor.secrets import clear_secret_cache
 
-from functions.monitor.clock import Clock
-from functions.monitor.logs import SECRETS
-from functions.monitor.secrets import clear_secret_cache
 from tests.fakes.xapi import FakeX
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     clear_secret_cache()
     SECRETS.clear()
-    from functions.monitor import handler
+    from mention_monitor import handler
 
     handler.reset_container()
     yield

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from functions.monitor.state import StateStore
+from mention_monitor.state import StateStore
 
 
 @dataclass

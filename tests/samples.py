@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.monitor.models import Digest, Mention
+from mention_monitor.models import Digest, Mention
 
 HOSTILE = "<!channel> <script>alert(1)</script> &amp; <https://evil.example|x.com>"
 EMOJI = "Acme 🚀🔥 is great 👍🏽"

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from mention_monitor.cli import main
+from mention_monitor.config import load_settings
+from mention_monitor.errors import ConfigError
 
-from functions.monitor.cli import main
-from functions.monitor.config import load_settings
-from functions.monitor.errors import ConfigError
 from tests.conftest import REPO, toml_config
 
 GOOD = """
@@ -106,7 +106,7 @@ def test_term_too_long_for_query(tmp_path, capsys):
 def test_real_process_no_traceback(tmp_path):
     cfg = toml_config(tmp_path, "[x\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "functions.monitor", "run", "--config", str(cfg)],
+        [sys.executable, "-m", "mention_monitor", "run", "--config", str(cfg)],
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )
     assert proc.returncode == 2

@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from functions.monitor.models import Mention
-from functions.monitor.state.dynamodb import DynamoStore
+from mention_monitor.models import Mention
+from mention_monitor.state.dynamodb import DynamoStore
 
 
 def mentions(ids) -> list[Mention]:

@@ -9,11 +9,16 @@ from typing import Any
 
 import boto3
 import pytest
+from mention_monitor.config import load_settings
+from mention_monitor.errors import ConfigError
+from mention_monitor.notifiers.email import (
+    SesEmailNotifier,
+    SesEmailOptions,
+    SmtpEmailNotifier,
+    SmtpEmailOptions,
+)
+from mention_monitor.secrets import EnvSecrets
 
-from functions.monitor.config import load_settings
-from functions.monitor.errors import ConfigError
-from functions.monitor.secrets import EnvSecrets
-from notifiers.email import SesEmailNotifier, SesEmailOptions, SmtpEmailNotifier, SmtpEmailOptions
 from tests.conftest import FakeClock, toml_config
 from tests.fakes.smtp import FakeSmtp
 from tests.samples import HOSTILE, LONG, RTL, hostile_digest, many, mention
@@ -221,6 +226,6 @@ def test_ses_uses_an_injected_client():
 
 
 def Digest_one():  # noqa: N802 - reads like a constructor in the test above
-    from functions.monitor.models import Digest
+    from mention_monitor.models import Digest
 
     return Digest("Acme", (mention(0),))

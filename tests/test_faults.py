@@ -9,14 +9,14 @@ import sys
 import time
 
 import pytest
+from mention_monitor.cli import main
+from mention_monitor.config import load_settings
+from mention_monitor.core import RunContext, run_once
+from mention_monitor.notifiers.base import Notifier
+from mention_monitor.notifiers.registry import register
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state import make_store
 
-from functions.monitor.cli import main
-from functions.monitor.config import load_settings
-from functions.monitor.core import RunContext, run_once
-from functions.monitor.secrets import EnvSecrets
-from functions.monitor.state import make_store
-from notifiers.base import Notifier
-from notifiers.registry import register
 from tests.conftest import REPO, basic_config, delivered_ids, toml_config
 from tests.fakes.aws import moto_server
 from tests.fakes.http import Reply
@@ -131,7 +131,7 @@ def test_kill_between_delivery_and_cursor_write_repeats_at_most_one_digest(
 ):
     fake_x.add_posts(make_posts(20, first_id=100))
     cfg = basic_config(tmp_path, fake_x.url, notify='["out", "out2"]')
-    from functions.monitor.state.sqlite import SqliteStore
+    from mention_monitor.state.sqlite import SqliteStore
 
     real = SqliteStore.advance_delivery
 
@@ -235,10 +235,10 @@ def test_two_overlapping_processes_one_works_one_skips(tmp_path, fake_x):
         )
         cfg = _dynamo_config(tmp_path, fake_x.url, "dyn.toml")
         subprocess.run(
-            [sys.executable, "-m", "functions.monitor", "state", "init", "--config", str(cfg)],
+            [sys.executable, "-m", "mention_monitor", "state", "init", "--config", str(cfg)],
             env=env, check=True, capture_output=True, timeout=60,
         )
-        cmd = [sys.executable, "-m", "functions.monitor", "run", "--config", str(cfg)]
+        cmd = [sys.executable, "-m", "mention_monitor", "run", "--config", str(cfg)]
         procs = []
         for _ in range(2):
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))

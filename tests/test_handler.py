@@ -10,10 +10,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from mention_monitor import handler as handler_mod
+from mention_monitor.cli import main
+from mention_monitor.state.dynamodb import DynamoStore
 
-from functions.monitor import handler as handler_mod
-from functions.monitor.cli import main
-from functions.monitor.state.dynamodb import DynamoStore
 from tests.conftest import REPO, toml_config
 from tests.fakes.xapi import make_posts, server_error
 
@@ -104,7 +104,7 @@ def test_readme_first_command_offline(tmp_path):
     work = tmp_path / "clone"
     work.mkdir()
     (work / "examples").symlink_to(REPO / "examples")
-    cmd = [sys.executable, "-m", "functions.monitor", "run", "--config", "examples/local.toml"]
+    cmd = [sys.executable, "-m", "mention_monitor", "run", "--config", "examples/local.toml"]
     env["PYTHONPATH"] = str(REPO)
     first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr

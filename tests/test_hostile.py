@@ -8,13 +8,12 @@ from html.parser import HTMLParser
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from functions.monitor.models import Digest, Mention
-from functions.monitor.secrets import EnvSecrets
-from notifiers.email import SmtpEmailNotifier
-from notifiers.render import render_html, render_text
-from notifiers.slack import SlackNotifier
-from notifiers.sms import compose_sms, segments
+from mention_monitor.models import Digest, Mention
+from mention_monitor.notifiers.email import SmtpEmailNotifier
+from mention_monitor.notifiers.render import render_html, render_text
+from mention_monitor.notifiers.slack import SlackNotifier
+from mention_monitor.notifiers.sms import compose_sms, segments
+from mention_monitor.secrets import EnvSecrets
 
 NASTY = st.sampled_from(
     [
@@ -64,7 +63,7 @@ OUR_LINK = re.compile(r"<https://x\.com/[^|<>\s]*\|[^<>]*>")
 
 
 def _slack():
-    from notifiers.slack import SlackOptions
+    from mention_monitor.notifiers.slack import SlackOptions
 
     return SlackNotifier("slack", SlackOptions(type="slack"), EnvSecrets({}))
 
@@ -131,7 +130,7 @@ def test_email_html_never_contains_a_tag_from_tweet_text(digest, limit):
 @FAST
 @given(digests())
 def test_email_message_builds_for_any_text(digest):
-    from notifiers.email import SmtpEmailOptions
+    from mention_monitor.notifiers.email import SmtpEmailOptions
 
     opts = SmtpEmailOptions(type="email-smtp", host="127.0.0.1", sender="a@example.com",
                        recipients=["b@example.com"])
@@ -163,7 +162,7 @@ def test_any_config_value_is_accepted_or_one_line_exit_2(tmp_path_factory, x_val
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
-    from functions.monitor.cli import main
+    from mention_monitor.cli import main
 
     path = tmp_path_factory.mktemp("cfg") / "monitor.toml"
     lines = ["[x]"]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from functions.monitor.config import Watch
-from functions.monitor.errors import ConfigError
-from functions.monitor.query import build_queries, query_key, quote_term
+from mention_monitor.config import Watch
+from mention_monitor.errors import ConfigError
+from mention_monitor.query import build_queries, query_key, quote_term
 
 
 def W(**kw):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from functions.monitor.config import load_settings
-from functions.monitor.core import RunContext, run_once
-from functions.monitor.secrets import EnvSecrets
-from functions.monitor.state.sqlite import SqliteStore
+from mention_monitor.config import load_settings
+from mention_monitor.core import RunContext, run_once
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state.sqlite import SqliteStore
+
 from tests.conftest import basic_config
 from tests.fakes.xapi import FakeX, make_posts
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from functions.monitor.config import load_settings
-from functions.monitor.core import RunContext, run_once
-from functions.monitor.secrets import EnvSecrets
-from functions.monitor.state import make_store
-from notifiers.base import Notifier, NotifierOptions
-from notifiers.registry import register
+from mention_monitor.config import load_settings
+from mention_monitor.core import RunContext, run_once
+from mention_monitor.notifiers.base import Notifier, NotifierOptions
+from mention_monitor.notifiers.registry import register
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state import make_store
+
 from tests.conftest import FakeClock, basic_config, delivered_ids
 from tests.fakes.http import Reply
 from tests.fakes.xapi import FakeX, make_posts, rate_limited, server_error
@@ -247,7 +248,7 @@ def test_oauth1_signs_requests(tmp_path, fake_x, clock, monkeypatch):
 
 
 def test_overlapping_run_skips_watch_held_by_lease(tmp_path, fake_x, clock, bearer):
-    from functions.monitor.state import make_store as ms
+    from mention_monitor.state import make_store as ms
 
     fake_x.add_posts(make_posts(3, first_id=100))
     cfg = basic_config(tmp_path, fake_x.url)

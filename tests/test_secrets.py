@@ -7,10 +7,9 @@ import logging
 
 import boto3
 import pytest
-
-from functions.monitor.errors import SecretsError
-from functions.monitor.logs import configure_logging, redact
-from functions.monitor.secrets import AwsSecrets, EnvSecrets, make_secret_provider
+from mention_monitor.errors import SecretsError
+from mention_monitor.logs import configure_logging, redact
+from mention_monitor.secrets import AwsSecrets, EnvSecrets, make_secret_provider
 
 VALUE = "s3cr3t-Value-0123456789"
 

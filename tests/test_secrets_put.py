@@ -9,10 +9,9 @@ import os
 
 import boto3
 import pytest
-
-from functions.monitor.cli import main
-from functions.monitor.errors import SecretsError
-from functions.monitor.secrets_put import KNOWN_KEYS, put_secrets
+from mention_monitor.cli import main
+from mention_monitor.errors import SecretsError
+from mention_monitor.secrets_put import KNOWN_KEYS, put_secrets
 
 TOKEN = "AAAA-bearer-value-0123456789"
 HOOK = "https://hooks.example.invalid/services/T0/B0/webhook-secret-part"

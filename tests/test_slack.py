@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from mention_monitor.logs import SECRETS
+from mention_monitor.models import Digest
+from mention_monitor.notifiers.slack import SlackNotifier, SlackOptions, escape
+from mention_monitor.secrets import EnvSecrets
 
-from functions.monitor.logs import SECRETS
-from functions.monitor.models import Digest
-from functions.monitor.secrets import EnvSecrets
-from notifiers.slack import SlackNotifier, SlackOptions, escape
 from tests.conftest import FakeClock
 from tests.fakes.http import Reply
 from tests.fakes.slack import FakeSlack, rate_limited

@@ -6,12 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from functions.monitor.config import load_settings
-from functions.monitor.errors import ConfigError
-from functions.monitor.models import Digest
-from functions.monitor.secrets import EnvSecrets
-from notifiers.sms import (
+from mention_monitor.config import load_settings
+from mention_monitor.errors import ConfigError
+from mention_monitor.models import Digest
+from mention_monitor.notifiers.sms import (
     SnsSmsNotifier,
     SnsSmsOptions,
     TwilioSmsNotifier,
@@ -19,6 +17,8 @@ from notifiers.sms import (
     compose_sms,
     segments,
 )
+from mention_monitor.secrets import EnvSecrets
+
 from tests.conftest import FakeClock, toml_config
 from tests.fakes.http import Reply
 from tests.fakes.twilio import TOKEN, FakeTwilio, error
@@ -119,7 +119,7 @@ def test_phone_numbers_validated_at_config_time(tmp_path, numbers, field):
 
 
 def test_cli_exits_2_on_a_bad_number(tmp_path, capsys):
-    from functions.monitor.cli import main
+    from mention_monitor.cli import main
 
     cfg = toml_config(
         tmp_path,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from mention_monitor.config import load_settings
+from mention_monitor.core import RunContext, run_once
+from mention_monitor.notifiers.base import Notifier
+from mention_monitor.notifiers.registry import register
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state import make_store
 
-from functions.monitor.config import load_settings
-from functions.monitor.core import RunContext, run_once
-from functions.monitor.secrets import EnvSecrets
-from functions.monitor.state import make_store
-from notifiers.base import Notifier
-from notifiers.registry import register
 from tests.conftest import basic_config, delivered_ids
 from tests.fakes.http import Reply
 from tests.fakes.slack import FakeSlack

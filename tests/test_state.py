@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
-
-from functions.monitor.models import Mention
-from functions.monitor.state import QueryState, make_store
-from functions.monitor.state.dynamodb import DynamoStore
+from mention_monitor.models import Mention
+from mention_monitor.state import QueryState, make_store
+from mention_monitor.state.dynamodb import DynamoStore
 
 BIG = 2**63 - 1  # the largest 64-bit tweet ID
 
@@ -100,7 +99,7 @@ def test_dynamodb_ids_are_numbers(moto_aws):
 
 def test_dynamodb_never_creates_tables_during_a_run(moto_aws):
     s = DynamoStore("missing")
-    from functions.monitor.errors import StateError
+    from mention_monitor.errors import StateError
 
     with pytest.raises(StateError, match="ResourceNotFoundException"):
         s.load("w")
@@ -108,7 +107,7 @@ def test_dynamodb_never_creates_tables_during_a_run(moto_aws):
 
 
 def test_state_init_unreachable_is_a_clean_error(monkeypatch):
-    from functions.monitor.errors import StateError
+    from mention_monitor.errors import StateError
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")

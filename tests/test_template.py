@@ -8,10 +8,10 @@ import tomllib
 
 import boto3
 import pytest
+from mention_monitor.config import Settings, StateSettings
+from mention_monitor.secrets_put import KNOWN_KEYS
+from mention_monitor.state.dynamodb import ATTRIBUTES, KEY_SCHEMA, TTL_ATTR, DynamoStore
 
-from functions.monitor.config import Settings, StateSettings
-from functions.monitor.secrets_put import KNOWN_KEYS
-from functions.monitor.state.dynamodb import ATTRIBUTES, KEY_SCHEMA, TTL_ATTR, DynamoStore
 from tests.sam import (
     BUNDLED_CONFIG,
     FUNCTION,
@@ -68,7 +68,7 @@ def test_function_runtime_architecture_and_timeout_below_the_lease(translated):
     fn = translated["Resources"][FUNCTION]["Properties"]
     assert fn["Runtime"] == "python3.13"
     assert fn["Architectures"] == ["arm64"]
-    assert fn["Handler"] == "functions.monitor.handler.handler"
+    assert fn["Handler"] == "mention_monitor.handler.handler"
     assert fn["ReservedConcurrentExecutions"] == 1
     assert fn["TracingConfig"] == {"Mode": "Active"}
     lease = StateSettings().lease_seconds
@@ -188,7 +188,7 @@ def test_alarms_on_errors_dead_letters_and_silence(translated):
 def test_emf_metric_matches_the_silence_alarm():
     import io
 
-    from functions.monitor.handler import METRIC_NAMESPACE, emit_metrics
+    from mention_monitor.handler import METRIC_NAMESPACE, emit_metrics
 
     buf = io.StringIO()
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "mm-fn"
@@ -232,7 +232,7 @@ def test_bundle_requirements_are_the_project_dependencies_without_boto3():
 
 
 def test_bundled_config_is_valid_with_the_stack_environment(monkeypatch):
-    from functions.monitor.config import load_settings
+    from mention_monitor.config import load_settings
 
     monkeypatch.setenv("MENTION_MONITOR_STATE__TABLE", "t")
     monkeypatch.setenv("MENTION_MONITOR_SECRETS__AWS_SECRET_ID", "arn:aws:secretsmanager:x")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import requests
-
-from functions.monitor.errors import DeliveryError
-from functions.monitor.models import DeliveryResult, Digest
-from notifiers.base import Notifier, NotifierOptions, Preview
+from mention_monitor.errors import DeliveryError
+from mention_monitor.models import DeliveryResult, Digest
+from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
 
 
 class WebhookOptions(NotifierOptions):

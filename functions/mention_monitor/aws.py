@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from functions.monitor.errors import MonitorError
+from mention_monitor.errors import MonitorError
 
 
 def client(service: str, *, read_timeout: float = 10, max_attempts: int = 3) -> Any:

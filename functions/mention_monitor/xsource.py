@@ -18,9 +18,9 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from functions.monitor.clock import Budget, Clock
-from functions.monitor.errors import CursorTooOld, SourceError
-from functions.monitor.models import Mention
+from mention_monitor.clock import Budget, Clock
+from mention_monitor.errors import CursorTooOld, SourceError
+from mention_monitor.models import Mention
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +314,7 @@ def make_session(
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     if replay_dir is not None:
-        from functions.monitor.replay import ReplayAdapter
+        from mention_monitor.replay import ReplayAdapter
 
         session.mount(api_base.rstrip("/") + "/", ReplayAdapter(replay_dir))
         return session

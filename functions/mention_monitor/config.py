@@ -15,7 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from functions.monitor.errors import ConfigError
+from mention_monitor.errors import ConfigError
 
 ENV_PREFIX = "MENTION_MONITOR_"
 CONFIG_ENV = "MENTION_MONITOR_CONFIG"
@@ -220,7 +220,7 @@ def load_settings(
 
 def _cross_check(settings: Settings) -> None:
     """Checks that span sections: notifier types and options, watch names, notify targets."""
-    from notifiers.registry import get_notifier_class
+    from mention_monitor.notifiers.registry import get_notifier_class
 
     validated: dict[str, Any] = {}
     for name, raw in settings.notifiers.items():

@@ -7,9 +7,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from functions.monitor.errors import StateError
-from functions.monitor.models import Mention
-from functions.monitor.state.base import LEASE, Record, StateStore, dumps
+from mention_monitor.errors import StateError
+from mention_monitor.models import Mention
+from mention_monitor.state.base import LEASE, Record, StateStore, dumps
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS control (

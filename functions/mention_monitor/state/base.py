@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.monitor.models import Mention
+from mention_monitor.models import Mention
 
 # Control-record sort keys inside a watch.
 QUERY_PREFIX = "Q#"

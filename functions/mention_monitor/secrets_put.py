@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final, TextIO
 
-from functions.monitor import aws
-from functions.monitor.errors import SecretsError
-from functions.monitor.logs import register_secret
+from mention_monitor import aws
+from mention_monitor.errors import SecretsError
+from mention_monitor.logs import register_secret
 
 #: Every key the built-in X source and notifiers read; the template creates the secret with these.
 KNOWN_KEYS: Final[tuple[str, ...]] = (
@@ -40,8 +40,8 @@ def _wanted_keys(args: argparse.Namespace) -> list[str]:
             raise SecretsError("secrets put: --keys names no key")
         return list(dict.fromkeys(keys))
     if getattr(args, "config", None):
-        from functions.monitor.config import load_settings
-        from functions.monitor.core import required_secret_keys
+        from mention_monitor.config import load_settings
+        from mention_monitor.core import required_secret_keys
 
         keys = required_secret_keys(load_settings(args.config))
         if keys:

@@ -6,10 +6,10 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from functions.monitor import aws
-from functions.monitor.errors import StateError
-from functions.monitor.models import Mention
-from functions.monitor.state.base import LEASE, Record, StateStore, dumps
+from mention_monitor import aws
+from mention_monitor.errors import StateError
+from mention_monitor.models import Mention
+from mention_monitor.state.base import LEASE, Record, StateStore, dumps
 
 PK, SK, TTL_ATTR = "pk", "sk", "expires_at"
 KEY_SCHEMA = [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}]

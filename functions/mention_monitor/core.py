@@ -13,17 +13,17 @@ from typing import Any
 
 import requests
 
-from functions.monitor.clock import Budget, Clock
-from functions.monitor.config import Settings, Watch
-from functions.monitor.errors import CursorTooOld, StateError
-from functions.monitor.logs import redact
-from functions.monitor.models import DeliveryResult, Digest, Mention
-from functions.monitor.query import build_queries, query_key, search_url
-from functions.monitor.secrets import SecretProvider
-from functions.monitor.state import QueryState, StateStore
-from functions.monitor.xsource import SearchResult, XClient, make_session, x_secret_keys
-from notifiers.base import Notifier
-from notifiers.registry import get_notifier_class
+from mention_monitor.clock import Budget, Clock
+from mention_monitor.config import Settings, Watch
+from mention_monitor.errors import CursorTooOld, StateError
+from mention_monitor.logs import redact
+from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.notifiers.base import Notifier
+from mention_monitor.notifiers.registry import get_notifier_class
+from mention_monitor.query import build_queries, query_key, search_url
+from mention_monitor.secrets import SecretProvider
+from mention_monitor.state import QueryState, StateStore
+from mention_monitor.xsource import SearchResult, XClient, make_session, x_secret_keys
 
 log = logging.getLogger(__name__)
 

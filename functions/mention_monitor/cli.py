@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from functions.monitor.errors import ConfigError, MonitorError, SecretsError, StateError
+from mention_monitor.errors import ConfigError, MonitorError, SecretsError, StateError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("mention_monitor")
@@ -76,8 +76,8 @@ def _emit(obj: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from functions.monitor.config import load_settings
-    from functions.monitor.logs import configure_logging
+    from mention_monitor.config import load_settings
+    from mention_monitor.logs import configure_logging
 
     settings = load_settings(args.config)
     configure_logging(settings.log_level)
@@ -85,20 +85,20 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _secrets(settings: Any) -> Any:
-    from functions.monitor.secrets import make_secret_provider
+    from mention_monitor.secrets import make_secret_provider
 
     s = settings.secrets
     return make_secret_provider(s.backend, s.aws_secret_id, s.cache_ttl_seconds)
 
 
 def _store(settings: Any) -> Any:
-    from functions.monitor.state import make_store
+    from mention_monitor.state import make_store
 
     return make_store(settings.state.backend, path=settings.state.path, table=settings.state.table)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from functions.monitor.core import RunContext, run_once
+    from mention_monitor.core import RunContext, run_once
 
     settings = _settings(args)
     store = _store(settings)
@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from functions.monitor.core import plan_queries, required_secret_keys
+    from mention_monitor.core import plan_queries, required_secret_keys
 
     settings = _settings(args)
     queries = plan_queries(settings)
@@ -154,7 +154,7 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from functions.monitor.preview import run_preview
+    from mention_monitor.preview import run_preview
 
     settings = _settings(args)
     code: int = run_preview(settings, args.notifier, args.out, _secrets(settings))
@@ -162,7 +162,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(args: argparse.Namespace) -> int:
-    from functions.monitor.secrets_put import put_secrets
+    from mention_monitor.secrets_put import put_secrets
 
     code: int = put_secrets(args)
     return code
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, SecretsError) as exc:
-        from functions.monitor.logs import redact
+        from mention_monitor.logs import redact
 
         sys.stderr.write(f"mention-monitor: {redact(str(exc))}\n")
         return EXIT_CONFIG

@@ -11,9 +11,9 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from functions.monitor import aws
-from functions.monitor.errors import SecretsError
-from functions.monitor.logs import register_secret
+from mention_monitor import aws
+from mention_monitor.errors import SecretsError
+from mention_monitor.logs import register_secret
 
 ENV_SECRET_PREFIX = "MENTION_MONITOR_SECRET_"  # noqa: S105 - a name prefix, not a secret
 

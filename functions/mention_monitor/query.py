@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote
 
-from functions.monitor.config import Watch
-from functions.monitor.errors import ConfigError
+from mention_monitor.config import Watch
+from mention_monitor.errors import ConfigError
 
 _BARE_OPERATOR_PREFIXES = ("#", "$", "@", "from:", "to:", "url:", "conversation_id:")
 

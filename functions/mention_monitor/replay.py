@@ -15,7 +15,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from functions.monitor.xsource import SEARCH_PATH
+from mention_monitor.xsource import SEARCH_PATH
 
 _TOKEN = re.compile(r'-?"[^"]*"|-?\([^)]*\)|\S+')
 

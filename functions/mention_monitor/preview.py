@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from functions.monitor.clock import Clock
-from functions.monitor.config import Settings
-from functions.monitor.errors import ConfigError, SecretsError
-from functions.monitor.models import Digest, Mention
-from functions.monitor.secrets import SecretProvider
+from mention_monitor.clock import Clock
+from mention_monitor.config import Settings
+from mention_monitor.errors import ConfigError, SecretsError
+from mention_monitor.models import Digest, Mention
+from mention_monitor.secrets import SecretProvider
 
 SAMPLE_NAME = "sample-mentions.json"
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -62,7 +62,7 @@ def run_preview(
 
     ``secrets`` is accepted for the CLI's signature and deliberately not used.
     """
-    from notifiers.registry import get_notifier_class
+    from mention_monitor.notifiers.registry import get_notifier_class
 
     del secrets
     if notifier_name not in settings.notifiers:

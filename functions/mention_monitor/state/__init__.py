@@ -1,6 +1,6 @@
 """Cursor, outbox and lease storage: one interface, SQLite and DynamoDB backends."""
 
-from functions.monitor.state.base import QueryState, StateStore, WatchState
+from mention_monitor.state.base import QueryState, StateStore, WatchState
 
 __all__ = ["QueryState", "StateStore", "WatchState", "make_store"]
 
@@ -10,9 +10,9 @@ def make_store(
 ) -> StateStore:
     """The configured backend; nothing connects to AWS until first use."""
     if backend == "dynamodb":
-        from functions.monitor.state.dynamodb import DynamoStore
+        from mention_monitor.state.dynamodb import DynamoStore
 
         return DynamoStore(table, client=client)
-    from functions.monitor.state.sqlite import SqliteStore
+    from mention_monitor.state.sqlite import SqliteStore
 
     return SqliteStore(path)

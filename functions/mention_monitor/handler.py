@@ -9,11 +9,11 @@ import sys
 import time
 from typing import Any
 
-from functions.monitor.config import Settings, load_settings
-from functions.monitor.core import RunContext, run_once
-from functions.monitor.logs import configure_logging
-from functions.monitor.secrets import make_secret_provider
-from functions.monitor.state import StateStore, make_store
+from mention_monitor.config import Settings, load_settings
+from mention_monitor.core import RunContext, run_once
+from mention_monitor.logs import configure_logging
+from mention_monitor.secrets import make_secret_provider
+from mention_monitor.state import StateStore, make_store
 
 log = logging.getLogger("mention_monitor.handler")
 

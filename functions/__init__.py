@@ -1,1 +1,0 @@
-"""Cloud function entry points and the monitor core."""

@@ -16,6 +16,8 @@ from mention_monitor.secrets import clear_secret_cache
 from tests.fakes.xapi import FakeX
 
 REPO = Path(__file__).resolve().parents[1]
+#: PYTHONPATH for subprocesses: this checkout's mention_monitor, then the repository root.
+SRC_PATH = os.pathsep.join((str(REPO / "functions"), str(REPO)))
 
 
 class FakeClock(Clock):

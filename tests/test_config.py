@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from mention_monitor.cli import main
 from mention_monitor.config import load_settings
 from mention_monitor.errors import ConfigError
 
-from tests.conftest import REPO, toml_config
+from tests.conftest import REPO, SRC_PATH, toml_config
 
 GOOD = """
 [x]
@@ -108,6 +109,7 @@ def test_real_process_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "mention_monitor", "run", "--config", str(cfg)],
         capture_output=True, text=True, cwd=REPO, timeout=60,
+        env={**os.environ, "PYTHONPATH": SRC_PATH},
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stdout == ""

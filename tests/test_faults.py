@@ -17,7 +17,7 @@ from mention_monitor.notifiers.registry import register
 from mention_monitor.secrets import EnvSecrets
 from mention_monitor.state import make_store
 
-from tests.conftest import REPO, basic_config, delivered_ids, toml_config
+from tests.conftest import SRC_PATH, basic_config, delivered_ids, toml_config
 from tests.fakes.aws import moto_server
 from tests.fakes.http import Reply
 from tests.fakes.xapi import make_posts, server_error
@@ -231,7 +231,7 @@ def test_two_overlapping_processes_one_works_one_skips(tmp_path, fake_x):
         env.update(
             AWS_ENDPOINT_URL=endpoint,
             MENTION_MONITOR_SECRET_X_BEARER_TOKEN="tok-overlap-1234",
-            PYTHONPATH=str(REPO),
+            PYTHONPATH=SRC_PATH,
         )
         cfg = _dynamo_config(tmp_path, fake_x.url, "dyn.toml")
         subprocess.run(

@@ -14,7 +14,7 @@ from mention_monitor import handler as handler_mod
 from mention_monitor.cli import main
 from mention_monitor.state.dynamodb import DynamoStore
 
-from tests.conftest import REPO, toml_config
+from tests.conftest import REPO, SRC_PATH, toml_config
 from tests.fakes.xapi import make_posts, server_error
 
 EVENT = json.loads((Path(__file__).parent / "events" / "scheduler.json").read_text())
@@ -105,7 +105,7 @@ def test_readme_first_command_offline(tmp_path):
     work.mkdir()
     (work / "examples").symlink_to(REPO / "examples")
     cmd = [sys.executable, "-m", "mention_monitor", "run", "--config", "examples/local.toml"]
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = SRC_PATH
     first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])

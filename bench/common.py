@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mention_monitor.models import DeliveryResult, Digest
-from mention_monitor.notifiers.base import Notifier, NotifierOptions
-from mention_monitor.notifiers.registry import register
-
+from mention_monitor.notifiers import DeliveryResult, Digest, Notifier, NotifierOptions
+from mention_monitor.run import RunContext, run_once
+from mention_monitor.wiring import build_notifiers
 from tests.fakes.http import Received, Reply
 from tests.fakes.xapi import FakeX
 
@@ -76,11 +75,19 @@ class BenchX(FakeX):
             self.server_seconds = 0.0
 
 
-class ScriptedNotifier(Notifier):
+def run_monitor(settings: Any, store: Any, secrets: Any, notifiers: Any = None) -> dict[str, Any]:
+    """One run as the CLI does it; the JSON summary."""
+    if notifiers is None:
+        notifiers = build_notifiers(settings, secrets)
+    return run_once(
+        RunContext(settings=settings, store=store, secrets=secrets, notifiers=notifiers)
+    ).to_dict()
+
+
+class ScriptedNotifier(Notifier[NotifierOptions]):
     """Records every mention it accepts; fails while ``fail_runs[name]`` is positive."""
 
     type_name = "bench-scripted"
-    Options = NotifierOptions
     fail_runs: ClassVar[dict[str, int]] = {}
     received: ClassVar[dict[str, list[int]]] = {}
 
@@ -95,8 +102,6 @@ class ScriptedNotifier(Notifier):
         cls.fail_runs.clear()
         cls.received.clear()
 
-
-register(ScriptedNotifier.type_name, ScriptedNotifier)
 
 
 def write_config(

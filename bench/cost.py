@@ -15,19 +15,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mention_monitor.config import load_settings
-from mention_monitor.core import POST_PRICE_USD, USER_PRICE_USD, RunContext, run_once
-from mention_monitor.secrets import EnvSecrets
-from mention_monitor.state import make_store
-
 from bench.common import (
     LOCAL,
     REPO,
     BenchX,
     free_port,
+    run_monitor,
     speed_up_moto_transactions,
     write_config,
 )
+from mention_monitor.config import load_settings
+from mention_monitor.results import POST_PRICE_USD, USER_PRICE_USD
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state import make_store
+from mention_monitor.wiring import build_notifiers
 from tests.fakes.xapi import make_posts
 
 # Prices (USD), as given for this bench.
@@ -129,8 +130,8 @@ def simulate(runs: int = 12) -> dict[str, Any]:
         next_id = 1_000_000_000_000_000_000
         x.add_posts(make_posts(5, first_id=next_id))
         next_id += 10
-        ctx = RunContext(settings=settings, store=store, secrets=secrets, notifiers=None)
-        run_once(ctx)  # first run: cursors only
+        notifiers = build_notifiers(settings, secrets)
+        run_monitor(settings, store, secrets, notifiers)  # first run: cursors only
         counter = UnitCounter()
         client.meta.events.register("provide-client-params.dynamodb.*", counter.remember)
         client.meta.events.register("after-call.dynamodb.*", counter)
@@ -143,9 +144,7 @@ def simulate(runs: int = 12) -> dict[str, Any]:
             if k:
                 x.add_posts(make_posts(k, first_id=next_id))
                 next_id += k + 1
-            s = run_once(
-                RunContext(settings=settings, store=store, secrets=secrets, notifiers=ctx.notifiers)
-            )
+            s = run_monitor(settings, store, secrets, notifiers)
             w = s["watches"]["Acme"]
             posts += w["posts_read"]
             users += w["users_read"]

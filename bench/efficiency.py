@@ -14,18 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.common import BenchX, ScriptedNotifier, run_monitor, write_config
 from mention_monitor.config import load_settings
-from mention_monitor.core import (
-    POST_PRICE_USD,
-    USER_PRICE_USD,
-    RunContext,
-    plan_queries,
-    run_once,
-)
+from mention_monitor.notifiers import registry
+from mention_monitor.query import plan_queries
+from mention_monitor.results import POST_PRICE_USD, USER_PRICE_USD
 from mention_monitor.secrets import EnvSecrets
 from mention_monitor.state import make_store
-
-from bench.common import BenchX, ScriptedNotifier, write_config
 from tests.fakes.xapi import make_posts
 
 SECRETS = {"MENTION_MONITOR_SECRET_X_BEARER_TOKEN": "bench-bearer-token"}
@@ -87,9 +82,7 @@ class Scenario:
         self.x.reset_counts()
         store = make_store("sqlite", path=self.settings.state.path)
         try:
-            summary = run_once(
-                RunContext(settings=self.settings, store=store, secrets=EnvSecrets(SECRETS))
-            )
+            summary = run_monitor(self.settings, store, EnvSecrets(SECRETS))
         finally:
             store.close()
         w = summary["watches"]["Acme"]
@@ -204,16 +197,20 @@ def outage(tmp: Path, arrivals: tuple[int, ...] = (150, 30, 0, 20)) -> Row:
 
 def run_all(small: bool = False) -> list[Row]:
     """Every scenario; ``small`` shrinks the sizes (the smoke test)."""
-    with tempfile.TemporaryDirectory(prefix="mm-bench-eff-") as tmp:
-        t = Path(tmp)
-        if small:
-            return [
-                quiet(t),
-                burst(t, 234),
-                many_terms(t, terms=40, per_term=3, max_len=120),
-                outage(t, (25, 3, 0, 2)),
-            ]
-        return [quiet(t), burst(t), many_terms(t), outage(t)]
+    registry.register(ScriptedNotifier.type_name, ScriptedNotifier)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mm-bench-eff-") as tmp:
+            t = Path(tmp)
+            if small:
+                return [
+                    quiet(t),
+                    burst(t, 234),
+                    many_terms(t, terms=40, per_term=3, max_len=120),
+                    outage(t, (25, 3, 0, 2)),
+                ]
+            return [quiet(t), burst(t), many_terms(t), outage(t)]
+    finally:
+        registry.unregister(ScriptedNotifier.type_name)
 
 
 def table(rows: list[Row]) -> str:

@@ -14,20 +14,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mention_monitor.config import load_settings
-from mention_monitor.core import RunContext, plan_queries, run_once
-from mention_monitor.secrets import EnvSecrets
-from mention_monitor.state import make_store
-
 from bench.common import (
     DUMMY_AWS_ENV,
     LOCAL,
     REPO,
     BenchX,
     free_port,
+    run_monitor,
     speed_up_moto_transactions,
     write_config,
 )
+from mention_monitor.config import load_settings
+from mention_monitor.query import plan_queries
+from mention_monitor.secrets import EnvSecrets
+from mention_monitor.state import make_store
 from tests.fakes.xapi import make_posts
 
 CHILD = Path(__file__).with_name("throughput_child.py")
@@ -86,7 +86,7 @@ def measure(n: int = 10_000, stores: tuple[str, ...] = ("sqlite", "dynamodb")) -
             s = settings.state
             store = make_store(s.backend, path=s.path, table=s.table)
             store.init()
-            run_once(RunContext(settings=settings, store=store, secrets=EnvSecrets(SECRETS)))
+            run_monitor(settings, store, EnvSecrets(SECRETS))
             store.close()
         since = str(FIRST_ID + 4)
         x.add_posts(make_posts(n, first_id=FIRST_ID + 10))

@@ -21,9 +21,10 @@ def _status(field: str) -> int:
 
 def product(config: str) -> dict:
     from mention_monitor.config import load_settings
-    from mention_monitor.core import RunContext, run_once
+    from mention_monitor.run import RunContext, run_once
     from mention_monitor.secrets import EnvSecrets
     from mention_monitor.state import make_store
+    from mention_monitor.wiring import build_notifiers
 
     settings = load_settings(config)
     s = settings.state
@@ -33,7 +34,10 @@ def product(config: str) -> dict:
 
     rss0 = _status("VmRSS")
     t0 = time.perf_counter()
-    summary = run_once(RunContext(settings=settings, store=store, secrets=secrets))
+    notifiers = build_notifiers(settings, secrets)
+    summary = run_once(
+        RunContext(settings=settings, store=store, secrets=secrets, notifiers=notifiers)
+    ).to_dict()
     wall = time.perf_counter() - t0
     w = summary["watches"]["Acme"]
     return {
@@ -52,6 +56,7 @@ def baseline(api: str, since_id: str, query: str, db: str) -> dict:
     import sqlite3
 
     import requests
+
     from mention_monitor.xsource import EXPANSIONS, POST_FIELDS, POST_FIELDS_PARAM, USER_FIELDS
 
     session = requests.Session()

@@ -1,6 +1,50 @@
-"""Pluggable notifiers: console, file, email, Slack and SMS, plus entry-point plugins."""
+"""The plugin API: everything a notifier needs, and nothing of the run or its configuration.
 
-from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
-from mention_monitor.notifiers.registry import available_types, get_notifier_class
+A notifier plugin imports only from here::
 
-__all__ = ["Notifier", "NotifierOptions", "Preview", "available_types", "get_notifier_class"]
+    from mention_monitor.notifiers import DeliveryResult, Digest, Notifier, NotifierOptions
+
+    class PagerOptions(NotifierOptions):
+        url_secret: str = "pager_url"
+
+    class PagerNotifier(Notifier[PagerOptions]):
+        type_name = "pager"
+
+        def _deliver(self, digest: Digest) -> DeliveryResult: ...
+
+and registers it in the entry-point group ``mention_monitor.notifiers``.
+"""
+
+from mention_monitor.aws import aws_errors
+from mention_monitor.clock import Clock
+from mention_monitor.errors import DeliveryError, SecretsError
+from mention_monitor.http import HttpError, HttpPolicy, RateLimited, Retry, base_url
+from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.notifiers.base import (
+    HttpRetryOptions,
+    Notifier,
+    NotifierOptions,
+    Preview,
+)
+from mention_monitor.services import SecretReader, Services
+
+__all__ = [
+    "Clock",
+    "DeliveryError",
+    "DeliveryResult",
+    "Digest",
+    "HttpError",
+    "HttpPolicy",
+    "HttpRetryOptions",
+    "Mention",
+    "Notifier",
+    "NotifierOptions",
+    "Preview",
+    "RateLimited",
+    "Retry",
+    "SecretReader",
+    "SecretsError",
+    "Services",
+    "aws_errors",
+    "base_url",
+]

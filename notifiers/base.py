@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from mention_monitor.errors import DeliveryError, SecretsError
+from mention_monitor.http import HttpPolicy
 from mention_monitor.logs import redact
 from mention_monitor.models import DeliveryResult, Digest, Mention
-from mention_monitor.secrets import SecretProvider
-from pydantic import BaseModel, ConfigDict, Field
+from mention_monitor.services import SecretReader, Services
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,18 @@ class HttpRetryOptions(BaseModel):
     backoff_seconds: float = Field(1.0, ge=0, le=60)
     timeout_seconds: float = Field(10.0, gt=0, le=60)
 
+    def policy(self, service: str, services: Services, **limits: Any) -> HttpPolicy:
+        """The shared HTTP policy with these options and the run's clock and budget."""
+        return HttpPolicy(
+            service=service,
+            clock=services.clock,
+            budget=services.budget,
+            timeout_seconds=self.timeout_seconds,
+            max_retries=self.max_retries,
+            backoff_seconds=self.backoff_seconds,
+            **limits,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Preview:
@@ -64,24 +78,38 @@ class Preview:
     summary: str = ""
 
 
-class Notifier(ABC):
-    """Base of every notifier. Subclasses set ``type_name``/``Options`` and write ``_deliver``."""
+OptionsT = TypeVar("OptionsT", bound=NotifierOptions)
+
+
+class Notifier(ABC, Generic[OptionsT]):
+    """Base of every notifier: ``class Mine(Notifier[MineOptions])`` with ``type_name`` and
+    ``_deliver``. ``Options`` is taken from the generic argument, so ``self.options`` is typed.
+    """
 
     type_name: ClassVar[str] = ""
     Options: ClassVar[type[NotifierOptions]] = NotifierOptions
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Options" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], NotifierOptions):
+                cls.Options = args[0]
+                return
+
     def __init__(
         self,
         name: str,
-        options: NotifierOptions,
-        secrets: SecretProvider,
-        context: dict[str, Any] | None = None,
+        options: OptionsT,
+        secrets: SecretReader,
+        services: Services | None = None,
     ) -> None:
         self.name = name
-        self.options = options
+        self.options: OptionsT = options
         self.secrets = secrets
-        #: Shared run context: ``clock`` (sleep/now), optional boto3 ``session`` or clients.
-        self.context = context or {}
+        self.services = services or Services()
 
     def __repr__(self) -> str:  # never show option values that could be sensitive
         return f"<{type(self).__name__} {self.name!r}>"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
-from mention_monitor.models import DeliveryResult, Digest
-from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
-from mention_monitor.notifiers.render import render_text
 from pydantic import Field
+
+from mention_monitor.notifiers import DeliveryResult, Digest, Notifier, NotifierOptions, Preview
+from mention_monitor.notifiers.render import render_text
 
 
 class ConsoleOptions(NotifierOptions):
@@ -16,17 +16,14 @@ class ConsoleOptions(NotifierOptions):
     max_mentions: int = Field(100, ge=1, le=100000)
 
 
-class ConsoleNotifier(Notifier):
+class ConsoleNotifier(Notifier[ConsoleOptions]):
     type_name = "console"
-    Options = ConsoleOptions
 
     def _render(self, digest: Digest) -> str:
-        assert isinstance(self.options, ConsoleOptions)
         rule = "=" * 72
         return f"{rule}\n{render_text(digest, self.options.max_mentions)}{rule}\n"
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        assert isinstance(self.options, ConsoleOptions)
         stream = sys.stdout if self.options.stream == "stdout" else sys.stderr
         stream.write(self._render(digest))
         stream.flush()

@@ -6,14 +6,20 @@ import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal, TypeVar
 
-from mention_monitor import aws
-from mention_monitor.errors import DeliveryError
-from mention_monitor.models import DeliveryResult, Digest
-from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
-from mention_monitor.notifiers.render import render_html, render_text, subject
 from pydantic import Field, field_validator, model_validator
+
+from mention_monitor.notifiers import (
+    DeliveryError,
+    DeliveryResult,
+    Digest,
+    Notifier,
+    NotifierOptions,
+    Preview,
+    aws_errors,
+)
+from mention_monitor.notifiers.render import render_html, render_text, subject
 
 # Deliberately simple: one @, no whitespace, no control characters, no angle brackets.
 _ADDRESS = re.compile(
@@ -75,19 +81,15 @@ class SmtpEmailOptions(EmailOptions):
         return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
 
 
-class _EmailNotifier(Notifier):
+E = TypeVar("E", bound=EmailOptions)
+
+
+class _EmailNotifier(Notifier[E]):
     """Builds the message once; subclasses only hand it over."""
-
-    Options: ClassVar[type[NotifierOptions]] = EmailOptions
-
-    @property
-    def _opts(self) -> EmailOptions:
-        assert isinstance(self.options, EmailOptions)
-        return self.options
 
     def build_message(self, digest: Digest) -> EmailMessage:
         """``multipart/alternative``: the text part first, the HTML part preferred."""
-        opts = self._opts
+        opts = self.options
         msg = EmailMessage()
         msg["Subject"] = subject(digest)
         msg["From"] = Address(addr_spec=opts.sender)
@@ -101,28 +103,25 @@ class _EmailNotifier(Notifier):
 
     def preview(self, digest: Digest) -> Preview:
         return Preview(
-            render_html(digest, self._opts.max_mentions),
+            render_html(digest, self.options.max_mentions),
             "text/html",
-            f"subject: {subject(digest)}; to {len(self._opts.recipients)} recipient(s)",
+            f"subject: {subject(digest)}; to {len(self.options.recipients)} recipient(s)",
         )
 
 
-class SesEmailNotifier(_EmailNotifier):
+class SesEmailNotifier(_EmailNotifier[SesEmailOptions]):
     """Amazon SES v2 ``send_email`` with the MIME message as ``Content.Raw``."""
 
     type_name = "email-ses"
-    Options = SesEmailOptions
+    _ses: Any = None
 
     def _client(self) -> Any:
-        client = self.context.get("sesv2_client")
-        if client is None:
-            client = aws.client("sesv2", read_timeout=20)
-            self.context["sesv2_client"] = client
-        return client
+        if self._ses is None:
+            self._ses = self.services.aws_client("sesv2", read_timeout=20)
+        return self._ses
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
         opts = self.options
-        assert isinstance(opts, SesEmailOptions)
         msg = self.build_message(digest)
         kwargs: dict[str, Any] = {
             "FromEmailAddress": opts.sender,
@@ -131,7 +130,7 @@ class SesEmailNotifier(_EmailNotifier):
         }
         if opts.configuration_set:
             kwargs["ConfigurationSetName"] = opts.configuration_set
-        with aws.aws_errors(
+        with aws_errors(
             DeliveryError, "SES refused the digest", "cannot reach SES", with_message=True
         ):
             resp = self._client().send_email(**kwargs)
@@ -140,18 +139,16 @@ class SesEmailNotifier(_EmailNotifier):
         return result
 
 
-class SmtpEmailNotifier(_EmailNotifier):
+class SmtpEmailNotifier(_EmailNotifier[SmtpEmailOptions]):
     """SMTP with STARTTLS, implicit TLS or (for local relays and tests) no TLS."""
 
     type_name = "email-smtp"
-    Options = SmtpEmailOptions
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
         import smtplib
         import ssl
 
         opts = self.options
-        assert isinstance(opts, SmtpEmailOptions)
         msg = self.build_message(digest)
         login: tuple[str, str] | None = None
         if opts.username_secret and opts.password_secret:

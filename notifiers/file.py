@@ -7,11 +7,17 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mention_monitor.errors import DeliveryError
-from mention_monitor.models import DeliveryResult, Digest
-from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
-from mention_monitor.notifiers.render import render_html, subject
 from pydantic import Field
+
+from mention_monitor.notifiers import (
+    DeliveryError,
+    DeliveryResult,
+    Digest,
+    Notifier,
+    NotifierOptions,
+    Preview,
+)
+from mention_monitor.notifiers.render import render_html, subject
 
 
 class FileOptions(NotifierOptions):
@@ -28,9 +34,8 @@ def _exclusive_write(path: Path, data: str) -> None:
         fh.write(data)
 
 
-class FileNotifier(Notifier):
+class FileNotifier(Notifier[FileOptions]):
     type_name = "file"
-    Options = FileOptions
 
     def _payload(self, digest: Digest) -> str:
         return json.dumps(
@@ -45,7 +50,6 @@ class FileNotifier(Notifier):
         )
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        assert isinstance(self.options, FileOptions)
         directory = Path(self.options.directory)
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -78,5 +82,4 @@ class FileNotifier(Notifier):
         raise DeliveryError(f"no free file name for {base} in {directory}")
 
     def preview(self, digest: Digest) -> Preview:
-        assert isinstance(self.options, FileOptions)
         return Preview(render_html(digest, self.options.max_mentions), "text/html", subject(digest))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mention_monitor.notifiers.base import Notifier
@@ -25,13 +25,18 @@ BUILTINS: dict[str, str] = {
     "sms-twilio": "mention_monitor.notifiers.sms:TwilioSmsNotifier",
 }
 
-_registered: dict[str, type[Notifier]] = {}
+_registered: dict[str, type[Notifier[Any]]] = {}
 _plugins_loaded = False
 
 
-def register(type_name: str, cls: type[Notifier]) -> None:
+def register(type_name: str, cls: type[Notifier[Any]]) -> None:
     """Register ``cls`` under ``type_name`` (used by tests and by plugins loaded in code)."""
     _registered[type_name] = cls
+
+
+def unregister(type_name: str) -> None:
+    """Forget a type registered with :func:`register` (tests clean up after themselves)."""
+    _registered.pop(type_name, None)
 
 
 def load_plugins() -> int:
@@ -61,13 +66,13 @@ def reset_plugins() -> None:
     _registered.clear()
 
 
-def _import(path: str) -> type[Notifier]:
+def _import(path: str) -> type[Notifier[Any]]:
     module, _, attr = path.partition(":")
-    cls: type[Notifier] = getattr(importlib.import_module(module), attr)
+    cls: type[Notifier[Any]] = getattr(importlib.import_module(module), attr)
     return cls
 
 
-def get_notifier_class(type_name: str) -> type[Notifier]:
+def get_notifier_class(type_name: str) -> type[Notifier[Any]]:
     """The class for ``type_name``; KeyError with a readable message if there is none."""
     if type_name in _registered:
         return _registered[type_name]

@@ -6,7 +6,7 @@ import html
 import re
 from datetime import datetime
 
-from mention_monitor.models import Digest, Mention
+from mention_monitor.notifiers import Digest, Mention
 
 # Only http(s) URLs become links; quotes and angle brackets end a URL so nothing can break out
 # of the attribute even before escaping.

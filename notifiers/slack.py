@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any, ClassVar
 
-from mention_monitor.errors import DeliveryError
-from mention_monitor.models import DeliveryResult, Digest, Mention
-from mention_monitor.notifiers.base import HttpRetryOptions, Notifier, NotifierOptions, Preview
+import requests
+
+from mention_monitor.notifiers import (
+    DeliveryError,
+    DeliveryResult,
+    Digest,
+    HttpError,
+    HttpRetryOptions,
+    Mention,
+    Notifier,
+    NotifierOptions,
+    Preview,
+)
 from mention_monitor.notifiers.render import compact_number, display_time, subject
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-log = logging.getLogger(__name__)
-
-USER_AGENT = "mention-monitor/0.1"
 
 
 def escape(text: str) -> str:
@@ -51,15 +55,10 @@ class SlackOptions(NotifierOptions, HttpRetryOptions):
     webhook_url_secret: str = "slack_webhook_url"  # noqa: S105 - a key name, not a value
 
 
-class _Transient(Exception):
-    """Worth another attempt: 5xx, a timeout, a dropped connection."""
-
-
-class SlackNotifier(Notifier):
+class SlackNotifier(Notifier[SlackOptions]):
     """One header block with the count, then one section per mention, in ID order."""
 
     type_name = "slack"
-    Options = SlackOptions
 
     # Slack's limits, as data.
     max_blocks: ClassVar[int] = 50
@@ -70,6 +69,7 @@ class SlackNotifier(Notifier):
     seconds_between_messages: ClassVar[float] = 1.0
     max_rate_limit_waits: ClassVar[int] = 5
     max_retry_after: ClassVar[float] = 60.0
+    _session: requests.Session | None = None
 
     # -- rendering ---------------------------------------------------------------------------
     def section_text(self, m: Mention) -> str:
@@ -138,72 +138,44 @@ class SlackNotifier(Notifier):
         )
 
     # -- sending -----------------------------------------------------------------------------
-    def _post_once(self, session: Any, url: str, payload: dict[str, Any]) -> None:
-        """One message; waits out 429s; raises _Transient (retry) or DeliveryError (stop)."""
-        import requests
+    def _post(self, session: requests.Session, url: str, payload: dict[str, Any]) -> None:
+        """One message under the shared HTTP policy (429 waits, 5xx retried)."""
+        policy = self.options.policy(
+            "Slack",
+            self.services,
+            max_rate_limit_waits=self.max_rate_limit_waits,
+            default_rate_wait=1.0,
+            min_rate_wait=1.0,
+            max_rate_wait=self.max_retry_after,
+        )
 
-        opts = self.options
-        assert isinstance(opts, SlackOptions)
-        clock = self.context["clock"]
-        waits = 0
-        while True:
-            try:
-                resp = session.post(url, json=payload, timeout=opts.timeout_seconds)
-            except requests.Timeout:
-                raise _Transient("timeout") from None
-            except requests.RequestException as exc:
-                # The exception text contains the webhook URL: report only its type.
-                raise _Transient(type(exc).__name__) from None
-            if resp.status_code == 200:
-                return
-            reason = (resp.text or "").strip()[:200]
-            if resp.status_code == 429 and waits < self.max_rate_limit_waits:
-                waits += 1
-                try:
-                    wait = float(resp.headers.get("Retry-After", "1"))
-                except ValueError:
-                    wait = 1.0
-                clock.sleep(min(max(wait, 1.0), self.max_retry_after))
-                continue
-            if resp.status_code == 429:
-                raise DeliveryError("rate limited by Slack (429) too many times")
-            if resp.status_code >= 500:
-                raise _Transient(f"HTTP {resp.status_code} {reason}".strip())
-            raise DeliveryError(f"Slack refused the message: HTTP {resp.status_code} {reason}")
+        def check(resp: requests.Response) -> None:
+            if resp.status_code != 200:
+                reason = (resp.text or "").strip()[:200]
+                raise DeliveryError(f"Slack refused the message: HTTP {resp.status_code} {reason}")
+
+        policy.call(
+            lambda timeout: session.post(url, json=payload, timeout=timeout),
+            check,
+        )
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        import requests
-
-        opts = self.options
-        assert isinstance(opts, SlackOptions)
-        url = self.secrets.get(opts.webhook_url_secret)
-        clock = self.context["clock"]
+        url = self.secrets.get(self.options.webhook_url_secret)
         messages = self.payloads(digest)
-        session = self.context.get("slack_session") or requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
+        if self._session is None:
+            self._session = self.services.http_session()
         sent: list[Mention] = []
         for i, (mentions, payload) in enumerate(messages, 1):
             if i > 1:
-                clock.sleep(self.seconds_between_messages)  # about one message per second
-            retrying = Retrying(
-                stop=stop_after_attempt(opts.max_retries + 1),
-                wait=wait_exponential(multiplier=opts.backoff_seconds, max=30),
-                retry=retry_if_exception_type(_Transient),
-                sleep=clock.sleep,
-                reraise=True,
-            )
+                self.services.clock.sleep(self.seconds_between_messages)  # ~1 message a second
             try:
-                retrying(self._post_once, session, url, payload)
-            except (_Transient, DeliveryError) as exc:
+                self._post(self._session, url, payload)
+            except (HttpError, DeliveryError) as exc:
                 where = f"message {i} of {len(messages)}"
-                if isinstance(exc, _Transient):
-                    reason = f"Slack failed ({exc}) after {opts.max_retries + 1} attempts"
-                else:
-                    reason = str(exc)
                 if not sent:
-                    raise DeliveryError(f"{reason} ({where})") from None
+                    raise DeliveryError(f"{exc} ({where})") from None
                 result = self.accepted(sent)
-                result.error = f"{reason} ({where}; {len(sent)} mention(s) delivered before it)"
+                result.error = f"{exc} ({where}; {len(sent)} mention(s) delivered before it)"
                 result.details = {"messages_sent": i - 1, "messages": len(messages)}
                 return result
             sent.extend(mentions)

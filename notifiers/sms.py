@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from mention_monitor import aws
-from mention_monitor.config import base_url
-from mention_monitor.errors import DeliveryError
-from mention_monitor.models import DeliveryResult, Digest, Mention
-from mention_monitor.notifiers.base import HttpRetryOptions, Notifier, NotifierOptions, Preview
-from mention_monitor.notifiers.render import compact_number
+import requests
 from pydantic import Field, field_validator
 
-log = logging.getLogger(__name__)
+from mention_monitor.notifiers import (
+    DeliveryError,
+    DeliveryResult,
+    Digest,
+    HttpError,
+    HttpRetryOptions,
+    Mention,
+    Notifier,
+    NotifierOptions,
+    Preview,
+    Retry,
+    aws_errors,
+    base_url,
+)
+from mention_monitor.notifiers.render import compact_number
 
 # GSM 03.38: the basic set costs one septet, the extension set two (escape + character).
 GSM7_BASIC = frozenset(
@@ -203,7 +211,10 @@ def masked(number: str) -> str:
     return f"{number[:2]}…{number[-4:]}"
 
 
-class _SmsNotifier(Notifier):
+S = TypeVar("S", bound=SmsOptions)
+
+
+class _SmsNotifier(Notifier[S]):
     """Sends the same text to each number once; subclasses send one text to one number.
 
     Partial success: the digest counts as delivered when at least one number accepted it.
@@ -212,14 +223,10 @@ class _SmsNotifier(Notifier):
     When every number fails, nothing is accepted and the next run tries all of them again.
     """
 
-    Options: ClassVar[type[NotifierOptions]] = SmsOptions
-
     def text(self, digest: Digest) -> str:
-        assert isinstance(self.options, SmsOptions)
         return compose_sms(digest, self.options.max_segments)
 
     def preview(self, digest: Digest) -> Preview:
-        assert isinstance(self.options, SmsOptions)
         text = self.text(digest)
         info = segments(text)
         numbers = ", ".join(masked(n) for n in self.options.phone_numbers)
@@ -234,7 +241,6 @@ class _SmsNotifier(Notifier):
         raise NotImplementedError
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        assert isinstance(self.options, SmsOptions)
         text = self.text(digest)
         sent: dict[str, str] = {}
         failed: dict[str, str] = {}
@@ -259,59 +265,42 @@ class _SmsNotifier(Notifier):
         return result
 
 
-class SnsSmsNotifier(_SmsNotifier):
+class SnsSmsNotifier(_SmsNotifier[SnsSmsOptions]):
     """Amazon SNS ``publish`` to a phone number, SMSType Transactional."""
 
     type_name = "sms-sns"
-    Options = SnsSmsOptions
+    _sns: Any = None
 
     def _client(self) -> Any:
-        client = self.context.get("sns_client")
-        if client is None:
-            client = aws.client("sns")
-            self.context["sns_client"] = client
-        return client
+        if self._sns is None:
+            self._sns = self.services.aws_client("sns")
+        return self._sns
 
     def _send_one(self, number: str, text: str) -> str:
         opts = self.options
-        assert isinstance(opts, SnsSmsOptions)
         attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
         if opts.sender_id:
             attributes["AWS.SNS.SMS.SenderID"] = {
                 "DataType": "String",
                 "StringValue": opts.sender_id,
             }
-        with aws.aws_errors(DeliveryError, "SNS refused", "cannot reach SNS"):
+        with aws_errors(DeliveryError, "SNS refused", "cannot reach SNS"):
             resp = self._client().publish(
                 PhoneNumber=number, Message=text, MessageAttributes=attributes
             )
         return str(resp.get("MessageId", ""))
 
 
-class _Retry(Exception):
-    """A Twilio answer worth another attempt (429, 5xx, a dropped connection)."""
-
-    def __init__(self, reason: str, wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.wait = wait
-
-
-class TwilioSmsNotifier(_SmsNotifier):
+class TwilioSmsNotifier(_SmsNotifier[TwilioSmsOptions]):
     """Twilio Programmable Messaging: ``POST /2010-04-01/Accounts/{sid}/Messages.json``."""
 
     type_name = "sms-twilio"
-    Options = TwilioSmsOptions
     max_retry_after: ClassVar[float] = 60.0
+    _session: requests.Session | None = None
 
-    def _post(self, session: Any, url: str, data: dict[str, str], auth: tuple[str, str]) -> str:
-        import requests
-
-        opts = self.options
-        assert isinstance(opts, TwilioSmsOptions)
-        try:
-            resp = session.post(url, data=data, auth=auth, timeout=opts.timeout_seconds)
-        except requests.RequestException as exc:  # its text holds the URL with the account SID
-            raise _Retry(type(exc).__name__) from None
+    @staticmethod
+    def _check(resp: requests.Response) -> str:
+        """The message SID of a 2xx answer; Retry for 20429; DeliveryError for the rest."""
         try:
             body = resp.json()
         except ValueError:
@@ -322,14 +311,8 @@ class TwilioSmsNotifier(_SmsNotifier):
             return str(body.get("sid", ""))
         code = body.get("code")
         message = str(body.get("message", ""))[:160]
-        if resp.status_code == 429 or code == 20429:
-            try:
-                wait = float(resp.headers.get("Retry-After", ""))
-            except ValueError:
-                wait = None
-            raise _Retry("Twilio rate limit (429)", wait)
-        if resp.status_code >= 500:
-            raise _Retry(f"Twilio HTTP {resp.status_code}")
+        if code == 20429:  # "too many requests" inside another status: always safe to retry
+            raise Retry("Twilio rate limit (20429)")
         if code == 21610:
             raise DeliveryError("recipient opted out (Twilio 21610), not retried")
         if resp.status_code == 401:
@@ -338,40 +321,24 @@ class TwilioSmsNotifier(_SmsNotifier):
         raise DeliveryError(detail)
 
     def _send_one(self, number: str, text: str) -> str:
-        import requests
-        from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-        from tenacity.wait import wait_exponential
-
         opts = self.options
-        assert isinstance(opts, TwilioSmsOptions)
         sid = self.secrets.get(opts.account_sid_secret)
         token = self.secrets.get(opts.auth_token_secret)
         url = f"{opts.api_base}/2010-04-01/Accounts/{sid}/Messages.json"
-        session = self.context.get("twilio_session")
-        if session is None:
-            session = requests.Session()
-            self.context["twilio_session"] = session
-        backoff = wait_exponential(multiplier=opts.backoff_seconds, max=30)
-        cap = self.max_retry_after
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Retry) and exc.wait is not None:
-                return min(max(exc.wait, 0.0), cap)
-            return float(backoff(state))
-
-        retrying = Retrying(
-            stop=stop_after_attempt(opts.max_retries + 1),
-            wait=wait,
-            retry=retry_if_exception_type(_Retry),
-            sleep=self.context["clock"].sleep,
-            reraise=True,
+        if self._session is None:
+            self._session = self.services.http_session()
+        session = self._session
+        policy = opts.policy(
+            "Twilio", self.services, default_rate_wait=1.0, max_rate_wait=self.max_retry_after
         )
         data = {"To": number, "From": opts.from_number, "Body": text}
         try:
-            return str(retrying(self._post, session, url, data, (sid, token)))
-        except _Retry as exc:
-            raise DeliveryError(f"{exc} after {opts.max_retries + 1} attempts") from None
+            return policy.call(
+                lambda timeout: session.post(url, data=data, auth=(sid, token), timeout=timeout),
+                self._check,
+            )
+        except HttpError as exc:
+            raise DeliveryError(str(exc)) from None
 
 
 __all__ = [

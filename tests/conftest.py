@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mention_monitor.clock import Clock
 from mention_monitor.logs import SECRETS
-from mention_monitor.secrets import clear_secret_cache
-
+from mention_monitor.notifiers import Notifier, registry
+from mention_monitor.run import RunContext, run_once
+from mention_monitor.secrets import EnvSecrets, clear_secret_cache
+from mention_monitor.services import Services
+from mention_monitor.wiring import build_notifiers
 from tests.fakes.xapi import FakeX
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +67,40 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     yield
     clear_secret_cache()
     SECRETS.clear()
+
+
+def run_monitor(
+    settings: Any,
+    store: Any,
+    clock: Clock,
+    *,
+    secrets: Any = None,
+    services: Services | None = None,
+    notifiers: Any = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    """One run as the CLI does it (notifiers built from the settings), the summary as JSON."""
+    secrets = secrets if secrets is not None else EnvSecrets()
+    if notifiers is None:
+        notifiers = build_notifiers(settings, secrets, services or Services(clock=clock))
+    ctx = RunContext(
+        settings=settings, store=store, secrets=secrets, notifiers=notifiers, clock=clock, **kw
+    )
+    return run_once(ctx).to_dict()
+
+
+@pytest.fixture
+def register_notifier() -> Iterator[Callable[[str, type[Notifier[Any]]], None]]:
+    """Register notifier types for one test; they are removed again afterwards."""
+    names: list[str] = []
+
+    def _register(type_name: str, cls: type[Notifier[Any]]) -> None:
+        registry.register(type_name, cls)
+        names.append(type_name)
+
+    yield _register
+    for name in names:
+        registry.unregister(name)
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from mention_monitor.notifiers.sms import segments
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
+from mention_monitor.notifiers.sms import segments
 from tests.conftest import basic_config
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp

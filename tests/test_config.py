@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mention_monitor.cli import main
 from mention_monitor.config import load_settings
 from mention_monitor.errors import ConfigError
-
 from tests.conftest import REPO, SRC_PATH, toml_config
 
 GOOD = """

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from mention_monitor.models import Mention
 from mention_monitor.state.dynamodb import DynamoStore
 

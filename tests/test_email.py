@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from mention_monitor.config import load_settings
 from mention_monitor.errors import ConfigError
 from mention_monitor.notifiers.email import (
@@ -18,7 +19,7 @@ from mention_monitor.notifiers.email import (
     SmtpEmailOptions,
 )
 from mention_monitor.secrets import EnvSecrets
-
+from mention_monitor.services import Services
 from tests.conftest import FakeClock, toml_config
 from tests.fakes.smtp import FakeSmtp
 from tests.samples import HOSTILE, LONG, RTL, hostile_digest, many, mention
@@ -34,7 +35,7 @@ def smtp_notifier(port: int, env: dict[str, str] | None = None, **kw: Any) -> Sm
         recipients=["a@example.com", "b@example.com"],
         **kw,
     )
-    return SmtpEmailNotifier("mail", opts, EnvSecrets(env or {}), {"clock": FakeClock()})
+    return SmtpEmailNotifier("mail", opts, EnvSecrets(env or {}), Services(clock=FakeClock()))
 
 
 def parts(msg: email.message.EmailMessage) -> tuple[str, str]:
@@ -179,17 +180,20 @@ def ses_sent() -> list[Any]:
     return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
 
 
-def ses_notifier(context: dict[str, Any] | None = None) -> SesEmailNotifier:
+def ses_notifier(client: Any = None) -> SesEmailNotifier:
     opts = SesEmailOptions(
         type="email-ses", sender="monitor@example.com", recipients=["a@example.com"]
     )
-    return SesEmailNotifier("ses", opts, EnvSecrets({}), context or {"clock": FakeClock()})
+    services = Services(clock=FakeClock())
+    if client is not None:
+        services = Services(clock=FakeClock(), aws_client=lambda name, **kw: client)
+    return SesEmailNotifier("ses", opts, EnvSecrets({}), services)
 
 
 def test_ses_sends_multipart_raw_message(moto_aws):
     boto3.client("sesv2").create_email_identity(EmailIdentity="monitor@example.com")
     n = ses_notifier()
-    assert "sesv2_client" not in n.context  # created lazily, on first send
+    assert n._ses is None  # created lazily, on first send
     result = n.send(hostile_digest())
     assert result.ok and result.delivered == 4 and result.details["message_id"]
     sent = ses_sent()
@@ -219,13 +223,13 @@ def test_ses_uses_an_injected_client():
             calls.append(kw)
             return {"MessageId": "m-1"}
 
-    result = ses_notifier({"sesv2_client": Stub()}).send(Digest_one())
+    result = ses_notifier(Stub()).send(Digest_one())
     assert result.ok and calls[0]["FromEmailAddress"] == "monitor@example.com"
     assert calls[0]["Destination"] == {"ToAddresses": ["a@example.com"]}
     assert b"multipart/alternative" in calls[0]["Content"]["Raw"]["Data"]
 
 
-def Digest_one():  # noqa: N802 - reads like a constructor in the test above
-    from mention_monitor.models import Digest
+def Digest_one():
+    from mention_monitor.notifiers import Digest
 
     return Digest("Acme", (mention(0),))

@@ -9,15 +9,12 @@ import sys
 import time
 
 import pytest
+
 from mention_monitor.cli import main
 from mention_monitor.config import load_settings
-from mention_monitor.core import RunContext, run_once
-from mention_monitor.notifiers.base import Notifier
-from mention_monitor.notifiers.registry import register
-from mention_monitor.secrets import EnvSecrets
+from mention_monitor.notifiers import Notifier
 from mention_monitor.state import make_store
-
-from tests.conftest import SRC_PATH, basic_config, delivered_ids, toml_config
+from tests.conftest import SRC_PATH, basic_config, delivered_ids, run_monitor, toml_config
 from tests.fakes.aws import moto_server
 from tests.fakes.http import Reply
 from tests.fakes.xapi import make_posts, server_error
@@ -28,9 +25,7 @@ def run(cfg, clock, **kw):
     settings = load_settings(cfg)
     store = make_store("sqlite", path=settings.state.path)
     try:
-        return run_once(
-            RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock, **kw)
-        ), store.load("Acme")
+        return run_monitor(settings, store, clock, **kw), store.load("Acme")
     finally:
         store.close()
 
@@ -117,9 +112,7 @@ def test_secrets_manager_unreachable_fails_cleanly(tmp_path, fake_x, monkeypatch
     err = capsys.readouterr().err
     assert "cannot reach Secrets Manager" in err and "Traceback" not in err
     assert fake_x.received == []  # nothing searched
-    assert not (tmp_path / "state.db").exists() or make_store(
-        "sqlite", path=str(tmp_path / "state.db")
-    ).show(0) == []
+    assert not (tmp_path / "state.db").exists()  # the store was never opened
 
 
 class _Killed(BaseException):
@@ -155,7 +148,9 @@ def test_kill_between_delivery_and_cursor_write_repeats_at_most_one_digest(
     assert s["watches"]["Acme"]["delivered"] == {"out": 0, "out2": 0}
 
 
-def test_outage_of_one_notifier_for_three_runs(tmp_path, fake_x, clock, bearer):
+def test_outage_of_one_notifier_for_three_runs(
+    tmp_path, fake_x, clock, bearer, register_notifier
+):
     state = {"runs": 0}
 
     class Down(Notifier):
@@ -168,7 +163,7 @@ def test_outage_of_one_notifier_for_three_runs(tmp_path, fake_x, clock, bearer):
             Down.got.extend(m.id for m in digest.mentions)
             return self.accepted(digest.mentions)
 
-    register("down3", Down)
+    register_notifier("down3", Down)
     cfg = basic_config(
         tmp_path, fake_x.url, notify='["out", "down"]',
         notifiers=f"""

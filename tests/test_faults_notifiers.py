@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from mention_monitor.config import load_settings
-from mention_monitor.core import RunContext, run_once
-from mention_monitor.secrets import EnvSecrets
 from mention_monitor.state import make_store
-
-from tests.conftest import basic_config
+from tests.conftest import basic_config, run_monitor
 from tests.fakes.http import Reply
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
@@ -39,11 +36,7 @@ def _config(tmp_path, x_url, smtp_port):
 
 def _run(settings, clock):
     store = make_store("sqlite", path=settings.state.path)
-    try:
-        s = run_once(RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock))
-        return s, store
-    finally:
-        pass
+    return run_monitor(settings, store, clock), store
 
 
 def test_slack_down_three_runs_while_email_works(tmp_path, fake_x, clock, bearer, monkeypatch):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from mention_monitor import handler as handler_mod
 from mention_monitor.cli import main
 from mention_monitor.state.dynamodb import DynamoStore
-
 from tests.conftest import REPO, SRC_PATH, toml_config
 from tests.fakes.xapi import make_posts, server_error
 

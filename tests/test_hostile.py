@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mention_monitor.models import Digest, Mention
 from mention_monitor.notifiers.email import SmtpEmailNotifier
 from mention_monitor.notifiers.render import render_html, render_text

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mention_monitor.cli import main
-from mention_monitor.notifiers import registry
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
+from mention_monitor.cli import main
+from mention_monitor.notifiers import registry
 from tests.conftest import REPO, basic_config
 from tests.fakes.http import Reply
 from tests.fakes.slack import FakeSlack

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mention_monitor.config import Watch
 from mention_monitor.errors import ConfigError
 from mention_monitor.query import build_queries, query_key, quote_term

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from mention_monitor.config import load_settings
-from mention_monitor.core import RunContext, run_once
-from mention_monitor.secrets import EnvSecrets
 from mention_monitor.state.sqlite import SqliteStore
-
-from tests.conftest import basic_config
+from tests.conftest import basic_config, run_monitor
 from tests.fakes.xapi import FakeX, make_posts
 
 
@@ -26,8 +23,7 @@ def test_quiet_run_saves_no_query_cursor(tmp_path, fake_x: FakeX, clock, bearer)
     def run():
         store = CountingStore(settings.state.path)
         try:
-            ctx = RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock)
-            return run_once(ctx)["watches"]["Acme"]
+            return run_monitor(settings, store, clock)["watches"]["Acme"]
         finally:
             store.close()
 

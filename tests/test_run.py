@@ -5,14 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mention_monitor.config import load_settings
-from mention_monitor.core import RunContext, run_once
-from mention_monitor.notifiers.base import Notifier, NotifierOptions
-from mention_monitor.notifiers.registry import register
-from mention_monitor.secrets import EnvSecrets
+from mention_monitor.notifiers import Notifier, NotifierOptions
 from mention_monitor.state import make_store
-
-from tests.conftest import FakeClock, basic_config, delivered_ids
-from tests.fakes.http import Reply
+from tests.conftest import FakeClock, basic_config, delivered_ids, run_monitor
 from tests.fakes.xapi import FakeX, make_posts, rate_limited, server_error
 
 
@@ -20,7 +15,7 @@ def run(cfg: Path, clock: FakeClock, **kw):
     settings = load_settings(cfg)
     store = make_store("sqlite", path=settings.state.path)
     try:
-        return run_once(RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock, **kw))
+        return run_monitor(settings, store, clock, **kw)
     finally:
         store.close()
 
@@ -57,7 +52,7 @@ def test_ids_crossing_a_digit_boundary_compare_as_integers(tmp_path, fake_x, clo
 
 
 def test_failing_notifier_gets_backlog_from_outbox_without_new_x_requests(
-    tmp_path, fake_x, clock, bearer
+    tmp_path, fake_x, clock, bearer, register_notifier
 ):
     calls = {"n": 0}
 
@@ -73,7 +68,7 @@ def test_failing_notifier_gets_backlog_from_outbox_without_new_x_requests(
             Flaky.got.extend(m.id for m in digest.mentions)
             return self.accepted(digest.mentions)
 
-    register("flaky", Flaky)
+    register_notifier("flaky", Flaky)
     cfg = basic_config(
         tmp_path,
         fake_x.url,
@@ -105,8 +100,6 @@ def test_failing_notifier_gets_backlog_from_outbox_without_new_x_requests(
 
 def test_429_waits_for_reset_within_budget(tmp_path, fake_x, clock, bearer):
     fake_x.add_posts(make_posts(120, first_id=100))
-    fake_x.then(Reply(200, None), rate_limited(clock.now() + 30))  # placeholder replaced below
-    fake_x.script.clear()
     fake_x.then(rate_limited(clock.now() + 30))
     cfg = basic_config(tmp_path, fake_x.url)
     s = run(cfg, clock)

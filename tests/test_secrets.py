@@ -7,6 +7,7 @@ import logging
 
 import boto3
 import pytest
+
 from mention_monitor.errors import SecretsError
 from mention_monitor.logs import configure_logging, redact
 from mention_monitor.secrets import AwsSecrets, EnvSecrets, make_secret_provider

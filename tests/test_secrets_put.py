@@ -9,6 +9,7 @@ import os
 
 import boto3
 import pytest
+
 from mention_monitor.cli import main
 from mention_monitor.errors import SecretsError
 from mention_monitor.secrets_put import KNOWN_KEYS, put_secrets

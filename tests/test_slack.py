@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from mention_monitor.logs import SECRETS
 from mention_monitor.models import Digest
 from mention_monitor.notifiers.slack import SlackNotifier, SlackOptions, escape
 from mention_monitor.secrets import EnvSecrets
-
+from mention_monitor.services import Services
 from tests.conftest import FakeClock
 from tests.fakes.http import Reply
 from tests.fakes.slack import FakeSlack, rate_limited
@@ -33,7 +34,7 @@ def slack() -> Iterator[FakeSlack]:
 def notifier(slack: FakeSlack, clock: FakeClock | None = None, **kw: Any) -> SlackNotifier:
     env = {"MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL": slack.webhook_url}
     opts = SlackOptions(type="slack", backoff_seconds=0, **kw)
-    return SlackNotifier("slack", opts, EnvSecrets(env), {"clock": clock or FakeClock()})
+    return SlackNotifier("slack", opts, EnvSecrets(env), Services(clock=clock or FakeClock()))
 
 
 def test_escape_is_exactly_three_characters():
@@ -156,7 +157,7 @@ def test_connection_error_never_shows_the_url():
         "slack",
         SlackOptions(type="slack", max_retries=1, backoff_seconds=0),
         EnvSecrets({"MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL": url}),
-        {"clock": FakeClock()},
+        Services(clock=FakeClock()),
     )
     result = n.send(many(2))
     assert not result.ok and "ConnectionError" in (result.error or "")
@@ -177,7 +178,7 @@ def test_preview_is_the_payloads_without_a_secret():
         def get(self, key: str) -> str:
             raise AssertionError("preview must not read secrets")
 
-    n = SlackNotifier("slack", SlackOptions(type="slack"), NoSecrets({}), {"clock": FakeClock()})
+    n = SlackNotifier("slack", SlackOptions(type="slack"), NoSecrets({}), Services(clock=FakeClock()))
     preview = n.preview(many(60))
     payloads = json.loads(preview.content)
     assert preview.media_type == "application/json" and len(payloads) == 2

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from mention_monitor.config import load_settings
 from mention_monitor.errors import ConfigError
 from mention_monitor.models import Digest
 from mention_monitor.notifiers.sms import (
+    SegmentInfo,
     SnsSmsNotifier,
     SnsSmsOptions,
     TwilioSmsNotifier,
@@ -18,7 +20,7 @@ from mention_monitor.notifiers.sms import (
     segments,
 )
 from mention_monitor.secrets import EnvSecrets
-
+from mention_monitor.services import Services
 from tests.conftest import FakeClock, toml_config
 from tests.fakes.http import Reply
 from tests.fakes.twilio import TOKEN, FakeTwilio, error
@@ -81,13 +83,15 @@ def test_emoji_dropped_to_keep_gsm7_when_that_keeps_more_of_the_post():
     assert '"Acme is great really a very good product"' in text
 
 
-def test_rtl_post_stays_ucs2_within_one_segment():
+def test_rtl_post_needs_ucs2_and_fits_two_segments_but_not_one():
+    # One segment: 70 UCS-2 units cannot hold the header and 12+ characters of the Arabic post,
+    # so the text falls back to the GSM-7 summary without the post.
     text = compose_sms(Digest("Acme", (mention(1, RTL, author_name="محمد"),)))
-    info = segments(text)
-    assert info.encoding == "GSM-7" or info.units <= 70
-    assert info.segments == 1 and "x.com/i/status/1001" in text
+    assert text == "1 new mention of Acme. Top: @user1 (200 followers) x.com/i/status/1001"
+    assert segments(text) == SegmentInfo("GSM-7", 70, 1)
+    # Two segments: the whole post, in UCS-2.
     text2 = compose_sms(Digest("Acme", (mention(1, RTL, author_name="محمد"),)), 2)
-    assert RTL in text2 and segments(text2).encoding == "UCS-2" and segments(text2).segments <= 2
+    assert RTL in text2 and segments(text2).encoding == "UCS-2" and segments(text2).segments == 2
 
 
 @pytest.mark.parametrize(
@@ -148,9 +152,12 @@ def sns_sent() -> list[tuple[str, str]]:
     return list(sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values())
 
 
-def sns(numbers: list[str], context: dict[str, Any] | None = None, **kw: Any) -> SnsSmsNotifier:
+def sns(numbers: list[str], client: Any = None, **kw: Any) -> SnsSmsNotifier:
     opts = SnsSmsOptions(type="sms-sns", phone_numbers=numbers, **kw)
-    return SnsSmsNotifier("sms", opts, EnvSecrets({}), context or {"clock": FakeClock()})
+    services = Services(clock=FakeClock())
+    if client is not None:
+        services = Services(clock=FakeClock(), aws_client=lambda name, **kw: client)
+    return SnsSmsNotifier("sms", opts, EnvSecrets({}), services)
 
 
 def test_sns_one_text_per_number(moto_aws):
@@ -170,7 +177,7 @@ def test_sns_exact_call_attributes():
             calls.append(kw)
             return {"MessageId": "m"}
 
-    assert sns([A], {"clock": FakeClock(), "sns_client": Stub()}, sender_id="Acme").send(many(2)).ok
+    assert sns([A], Stub(), sender_id="Acme").send(many(2)).ok
     assert calls == [
         {
             "PhoneNumber": A,
@@ -194,7 +201,7 @@ def test_sns_partial_failure_counts_as_delivered_and_reports_the_number():
                 )
             return {"MessageId": "m"}
 
-    result = sns([A, B], {"clock": FakeClock(), "sns_client": Stub()}).send(many(2))
+    result = sns([A, B], Stub()).send(many(2))
     assert result.delivered == 2 and result.delivered_through == 1001
     assert result.error is not None and "1 of 2" in result.error and "+1…0002" in result.error
     assert B not in result.error  # numbers are masked in reports
@@ -218,7 +225,7 @@ def tw(server: FakeTwilio, numbers: list[str], clock: FakeClock | None = None) -
         backoff_seconds=0,
     )
     return TwilioSmsNotifier(
-        "sms", opts, EnvSecrets(server.secrets()), {"clock": clock or FakeClock()}
+        "sms", opts, EnvSecrets(server.secrets()), Services(clock=clock or FakeClock())
     )
 
 
@@ -266,6 +273,6 @@ def test_twilio_wrong_token_is_401_without_secret(twilio):
     opts = TwilioSmsOptions(
         type="sms-twilio", from_number="+15550009999", phone_numbers=[A], api_base=twilio.url
     )
-    result = TwilioSmsNotifier("sms", opts, EnvSecrets(env), {"clock": FakeClock()}).send(many(1))
+    result = TwilioSmsNotifier("sms", opts, EnvSecrets(env), Services(clock=FakeClock())).send(many(1))
     assert not result.ok and "authentication failed" in (result.error or "")
     assert "wrong-token-999" not in (result.error or "")

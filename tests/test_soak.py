@@ -5,14 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from mention_monitor.config import load_settings
-from mention_monitor.core import RunContext, run_once
-from mention_monitor.notifiers.base import Notifier
-from mention_monitor.notifiers.registry import register
-from mention_monitor.secrets import EnvSecrets
-from mention_monitor.state import make_store
 
-from tests.conftest import basic_config, delivered_ids
+from mention_monitor.config import load_settings
+from mention_monitor.notifiers import Notifier
+from mention_monitor.state import make_store
+from tests.conftest import basic_config, delivered_ids, run_monitor
 from tests.fakes.http import Reply
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
@@ -56,11 +53,14 @@ class FlakySmtp(FakeSmtp):
 
 
 @pytest.mark.soak
-def test_soak_200_runs_with_random_faults(tmp_path, fake_x, clock, bearer, monkeypatch):
+def test_soak_200_runs_with_random_faults(
+    tmp_path, fake_x, clock, bearer, monkeypatch, register_notifier
+):
     slack = FakeSlack().start()
     monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", slack.webhook_url)
     smtp = FlakySmtp().__enter__()
     try:
+        register_notifier("chaos", Chaos)
         _soak(tmp_path, fake_x, clock, slack, smtp)
     finally:
         smtp.__exit__(None, None, None)
@@ -71,7 +71,6 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
     rng = random.Random(SEED)
     Chaos.rng = random.Random(SEED + 1)
     Chaos.got = []
-    register("chaos", Chaos)
     cfg = basic_config(
         tmp_path, fake_x.url, page_size=10, notify='["out", "chaos", "slack", "email"]',
         notifiers=f"""
@@ -133,8 +132,7 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
         ])
         smtp.refuse = rng.random() < 0.15
         clock.advance(900)
-        summary = run_once(
-            RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock)
+        summary = run_monitor(settings, store, clock
         )
         for key in summary["watches"]["Acme"]["failed"]:
             failures[key] = failures.get(key, 0) + 1
@@ -159,7 +157,7 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
     Chaos.rng.random = lambda: 0.99  # type: ignore[method-assign]
     for _ in range(3):
         clock.advance(900)
-        run_once(RunContext(settings=settings, store=store, secrets=EnvSecrets(), clock=clock))
+        run_monitor(settings, store, clock)
     store.close()
     assert_exactly_once(delivered_ids(tmp_path / "out"), expected, "out")
     assert_exactly_once(Chaos.got, expected, "chaos")

@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
+
 from mention_monitor import handler as lambda_handler
 from mention_monitor.cli import main
 from mention_monitor.state.dynamodb import DynamoStore
-
 from tests.fakes.slack import FakeSlack
 from tests.fakes.xapi import FakeX, make_posts
 from tests.sam import BUNDLE_ROOT, BUNDLED_CONFIG, FUNCTION, translate

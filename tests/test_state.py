@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
+
 from mention_monitor.models import Mention
 from mention_monitor.state import QueryState, make_store
 from mention_monitor.state.dynamodb import DynamoStore

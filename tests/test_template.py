@@ -8,10 +8,10 @@ import tomllib
 
 import boto3
 import pytest
+
 from mention_monitor.config import Settings, StateSettings
 from mention_monitor.secrets_put import KNOWN_KEYS
 from mention_monitor.state.dynamodb import ATTRIBUTES, KEY_SCHEMA, TTL_ATTR, DynamoStore
-
 from tests.sam import (
     BUNDLED_CONFIG,
     FUNCTION,

@@ -7,9 +7,12 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mention_monitor.errors import ConfigError, MonitorError, SecretsError, StateError
+
+if TYPE_CHECKING:
+    from mention_monitor.config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("mention_monitor")
@@ -75,7 +78,7 @@ def _emit(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> Settings:
     from mention_monitor.config import load_settings
     from mention_monitor.logs import configure_logging
 
@@ -84,41 +87,36 @@ def _settings(args: argparse.Namespace) -> Any:
     return settings
 
 
-def _secrets(settings: Any) -> Any:
-    from mention_monitor.secrets import make_secret_provider
-
-    s = settings.secrets
-    return make_secret_provider(s.backend, s.aws_secret_id, s.cache_ttl_seconds)
-
-
-def _store(settings: Any) -> Any:
-    from mention_monitor.state import make_store
-
-    return make_store(settings.state.backend, path=settings.state.path, table=settings.state.table)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from mention_monitor.core import RunContext, run_once
+    from mention_monitor.run import RunContext, run_once
+    from mention_monitor.wiring import build_notifiers, secret_provider, state_store
 
     settings = _settings(args)
-    store = _store(settings)
+    secrets = secret_provider(settings)
+    store = state_store(settings)
     try:
-        ctx = RunContext(settings=settings, store=store, secrets=_secrets(settings))
-        ctx.dry_run = args.dry_run
+        ctx = RunContext(
+            settings=settings,
+            store=store,
+            secrets=secrets,
+            notifiers=build_notifiers(settings, secrets),
+            dry_run=args.dry_run,
+        )
         summary = run_once(ctx)
     finally:
         store.close()
-    _emit(summary)
-    return EXIT_OK if summary["ok"] else EXIT_FAILED
+    _emit(summary.to_dict())
+    return EXIT_OK if summary.ok else EXIT_FAILED
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from mention_monitor.core import plan_queries, required_secret_keys
+    from mention_monitor.query import plan_queries
+    from mention_monitor.wiring import secret_provider
 
     settings = _settings(args)
     queries = plan_queries(settings)
-    keys = required_secret_keys(settings)
-    _secrets(settings).require(keys)
+    keys = settings.required_secret_keys()
+    secret_provider(settings).require(keys)
     _emit(
         {
             "ok": True,
@@ -135,8 +133,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_state(args: argparse.Namespace) -> int:
     import time
 
+    from mention_monitor.wiring import state_store
+
     settings = _settings(args)
-    store = _store(settings)
+    store = state_store(settings)
     try:
         if args.state_command == "init":
             _emit({"ok": True, "state": store.init()})
@@ -157,7 +157,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from mention_monitor.preview import run_preview
 
     settings = _settings(args)
-    code: int = run_preview(settings, args.notifier, args.out, _secrets(settings))
+    code: int = run_preview(settings, args.notifier, args.out)
     return code
 
 

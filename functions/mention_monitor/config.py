@@ -16,19 +16,14 @@ from pydantic_settings import (
 )
 
 from mention_monitor.errors import ConfigError
+from mention_monitor.http import base_url
+from mention_monitor.notifiers.base import NotifierOptions
 
 ENV_PREFIX = "MENTION_MONITOR_"
 CONFIG_ENV = "MENTION_MONITOR_CONFIG"
 DEFAULT_CONFIG = "monitor.toml"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-
-
-def base_url(value: str) -> str:
-    """An API base URL: http(s) only, without a trailing slash."""
-    if not value.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return value.rstrip("/")
 
 
 class _Strict(BaseModel):
@@ -148,17 +143,37 @@ class Settings(BaseSettings):
         # from the secrets backend only.
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
-    def notifier_options(self, name: str) -> Any:
+    def used_notifiers(self) -> list[str]:
+        """Names of the notifiers some watch sends to (unused ones need no secrets)."""
+        return sorted({n for w in self.watches for n in w.notify})
+
+    def required_secret_keys(self) -> list[str]:
+        """Every secret key this configuration reads: X's, then the used notifiers'."""
+        keys = x_secret_keys(self.x.auth, self.x.source)
+        for name in self.used_notifiers():
+            keys.extend(self.notifier_options(name).secret_keys())
+        return keys
+
+    def notifier_options(self, name: str) -> NotifierOptions:
         """The validated options object of notifier ``name`` (see :func:`load_settings`)."""
         return self._validated_notifiers[name]
 
-    _validated_notifiers: dict[str, Any] = {}
+    _validated_notifiers: dict[str, NotifierOptions] = {}
     _config_path: Path | None = None
 
     @property
     def config_path(self) -> Path | None:
         """The TOML file these settings were read from."""
         return self._config_path
+
+
+def x_secret_keys(auth: str, source: str) -> list[str]:
+    """Secret keys the X source needs for ``auth`` (none for the offline replay)."""
+    if source == "replay":
+        return []
+    if auth == "oauth1":
+        return ["x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"]
+    return ["x_bearer_token"]
 
 
 def resolve_config_path(cli_path: str | None, environ: dict[str, str] | None = None) -> Path:
@@ -222,7 +237,7 @@ def _cross_check(settings: Settings) -> None:
     """Checks that span sections: notifier types and options, watch names, notify targets."""
     from mention_monitor.notifiers.registry import get_notifier_class
 
-    validated: dict[str, Any] = {}
+    validated: dict[str, NotifierOptions] = {}
     for name, raw in settings.notifiers.items():
         if not isinstance(raw, dict):
             raise ConfigError(f"config: notifiers.{name}: must be a table")

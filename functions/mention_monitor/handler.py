@@ -10,10 +10,12 @@ import time
 from typing import Any
 
 from mention_monitor.config import Settings, load_settings
-from mention_monitor.core import RunContext, run_once
 from mention_monitor.logs import configure_logging
-from mention_monitor.secrets import make_secret_provider
-from mention_monitor.state import StateStore, make_store
+from mention_monitor.notifiers import Notifier
+from mention_monitor.run import RunContext, run_once
+from mention_monitor.secrets import SecretProvider
+from mention_monitor.state import StateStore
+from mention_monitor.wiring import build_notifiers, secret_provider, state_store
 
 log = logging.getLogger("mention_monitor.handler")
 
@@ -39,10 +41,24 @@ def _settings() -> Settings:
 
 def _store(settings: Settings) -> StateStore:
     if "store" not in _cached:
-        s = settings.state
-        _cached["store"] = make_store(s.backend, path=s.path, table=s.table)
+        _cached["store"] = state_store(settings)
     store: StateStore = _cached["store"]
     return store
+
+
+def _secrets(settings: Settings) -> SecretProvider:
+    if "secrets" not in _cached:
+        _cached["secrets"] = secret_provider(settings)
+    secrets: SecretProvider = _cached["secrets"]
+    return secrets
+
+
+def _notifiers(settings: Settings) -> dict[str, Notifier[Any]]:
+    """Built once per container, like the settings: warm runs reuse their HTTP sessions."""
+    if "notifiers" not in _cached:
+        _cached["notifiers"] = build_notifiers(settings, _secrets(settings))
+    notifiers: dict[str, Notifier[Any]] = _cached["notifiers"]
+    return notifiers
 
 
 def reset_container() -> None:
@@ -93,18 +109,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining_ms):
         budget = max(1.0, min(budget, remaining_ms() / 1000 - SAFETY_MARGIN_SECONDS))
-    s = settings.secrets
     ctx = RunContext(
         settings=settings,
         store=_store(settings),
-        secrets=make_secret_provider(s.backend, s.aws_secret_id, s.cache_ttl_seconds),
+        secrets=_secrets(settings),
+        notifiers=_notifiers(settings),
         budget_seconds=budget,
         dry_run=bool(isinstance(event, dict) and event.get("dry_run")),
     )
-    summary = run_once(ctx)
+    result = run_once(ctx)
+    summary = result.to_dict()
     emit_metrics(summary)
     log.info("run finished", extra={"summary": summary})
-    if not summary["ok"]:
-        failed = {n: w["failed"] for n, w in summary["watches"].items() if w.get("failed")}
-        raise RunFailed(f"mention-monitor run failed: {json.dumps(failed)}")
+    if not result.ok:
+        raise RunFailed(f"mention-monitor run failed: {json.dumps(result.failures)}")
     return summary

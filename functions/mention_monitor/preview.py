@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mention_monitor.clock import Clock
 from mention_monitor.config import Settings
 from mention_monitor.errors import ConfigError, SecretsError
 from mention_monitor.models import Digest, Mention
 from mention_monitor.secrets import SecretProvider
+from mention_monitor.services import Services
 
 SAMPLE_NAME = "sample-mentions.json"
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -55,16 +55,13 @@ def load_sample(path: Path) -> Digest:
     )
 
 
-def run_preview(
-    settings: Settings, notifier_name: str, out_path: str | None, secrets: SecretProvider
-) -> int:
+def run_preview(settings: Settings, notifier_name: str, out_path: str | None) -> int:
     """Render ``notifier_name``'s message(s) for the sample mentions; write them to ``out_path``.
 
-    ``secrets`` is accepted for the CLI's signature and deliberately not used.
+    Rendering never needs a secret value: the notifier gets a secret reader that refuses.
     """
     from mention_monitor.notifiers.registry import get_notifier_class
 
-    del secrets
     if notifier_name not in settings.notifiers:
         known = ", ".join(sorted(settings.notifiers)) or "none"
         sys.stderr.write(
@@ -72,9 +69,7 @@ def run_preview(
         )
         return EXIT_CONFIG
     options = settings.notifier_options(notifier_name)
-    notifier = get_notifier_class(options.type)(
-        notifier_name, options, _NoSecrets(), {"clock": Clock()}
-    )
+    notifier = get_notifier_class(options.type)(notifier_name, options, _NoSecrets(), Services())
     sample = load_sample(sample_path(settings))
     passing = tuple(m for m in sample.mentions if options.allows(m))
     digest = Digest(sample.watch, passing, sample.search_url, sample.terms)

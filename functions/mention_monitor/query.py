@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote
 
-from mention_monitor.config import Watch
+from mention_monitor.config import Settings, Watch
 from mention_monitor.errors import ConfigError
 
 _BARE_OPERATOR_PREFIXES = ("#", "$", "@", "from:", "to:", "url:", "conversation_id:")
@@ -70,6 +70,14 @@ def build_queries(watch: Watch, max_length: int, index: int | None = None) -> li
         else:
             bins.append([term])
     return [_compose(sorted(g, key=order.__getitem__), suffix) for g in bins]
+
+
+def plan_queries(settings: Settings) -> dict[str, list[str]]:
+    """Each watch's queries (raises ConfigError if a term cannot fit)."""
+    return {
+        w.name: build_queries(w, settings.x.max_query_length, i)
+        for i, w in enumerate(settings.watches)
+    }
 
 
 def query_key(query: str) -> str:

@@ -41,9 +41,8 @@ def _wanted_keys(args: argparse.Namespace) -> list[str]:
         return list(dict.fromkeys(keys))
     if getattr(args, "config", None):
         from mention_monitor.config import load_settings
-        from mention_monitor.core import required_secret_keys
 
-        keys = required_secret_keys(load_settings(args.config))
+        keys = load_settings(args.config).required_secret_keys()
         if keys:
             return list(dict.fromkeys(keys))
     return list(KNOWN_KEYS)

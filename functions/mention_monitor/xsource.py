@@ -9,17 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
-from tenacity.stop import stop_base
 
 from mention_monitor.clock import Budget, Clock
 from mention_monitor.errors import CursorTooOld, SourceError
+from mention_monitor.http import HttpError, HttpPolicy, OutOfTime, Retry, retry_after
 from mention_monitor.models import Mention
 
 log = logging.getLogger(__name__)
@@ -31,13 +24,7 @@ POST_FIELDS_PARAM = "post.fields"
 POST_FIELDS = "created_at,lang,public_metrics"  # the author_id expansion adds author_id
 USER_FIELDS = "name,public_metrics,username"
 EXPANSIONS = "author_id"
-RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 MAX_RATE_LIMIT_WAITS = 3
-USER_AGENT = "mention-monitor/0.1"
-
-
-class _Transient(Exception):
-    """A failure worth retrying (5xx, timeout, connection error, malformed JSON)."""
 
 
 @dataclass
@@ -116,13 +103,9 @@ class XClient:
         #: Headers of the last 200, for ``x-rate-limit-remaining`` before the next page.
         self._last_headers: Mapping[str, str] = {}
 
-    # -- one HTTP request, retried -------------------------------------------------------
-    def _attempt(self, params: dict[str, str], result: SearchResult) -> requests.Response:
-        rate_waits = 0
-        while True:
-            remaining = self.budget.remaining()
-            if remaining <= 0:
-                raise SourceError("run time budget exhausted before the search finished")
+    # -- one HTTP request, under the shared policy ------------------------------------------
+    def _get(self, params: dict[str, str], result: SearchResult) -> dict[str, Any]:
+        def on_request() -> None:
             result.requests += 1
             log.debug(
                 "GET recent search",
@@ -132,85 +115,57 @@ class XClient:
                     if k in params
                 },
             )
-            try:
-                resp = self.session.get(
-                    self.url, params=params, timeout=min(self.timeout, max(remaining, 0.5))
-                )
-            except requests.Timeout:
-                raise _Transient("timeout") from None
-            except requests.ConnectionError:
-                raise _Transient("connection error") from None
-            log.debug(
-                "X answered",
-                extra={
-                    "status": resp.status_code,
-                    "rate_limit_remaining": resp.headers.get("x-rate-limit-remaining"),
-                },
-            )
-            if resp.status_code == 200:
-                return resp
-            if resp.status_code == 429:
-                wait = self._reset_wait(resp.headers, default=60.0)
-                if rate_waits < MAX_RATE_LIMIT_WAITS and wait <= self.budget.remaining() - 1:
-                    log.info("X rate limit reached; waiting %.0fs for the reset", wait)
-                    rate_waits += 1
-                    self.clock.sleep(wait)
-                    continue
-                raise SourceError(f"rate limited by X (429); reset in {wait:.0f}s, after this run")
-            if resp.status_code in RETRYABLE_STATUS:
-                raise _Transient(f"HTTP {resp.status_code}")
-            if _is_old_since_id(resp):
-                raise CursorTooOld("since_id is older than the 7-day search window")
-            raise SourceError(f"HTTP {resp.status_code} from X: {_problem(resp)}")
 
-    def _reset_wait(self, headers: Mapping[str, str], default: float) -> float:
-        """Seconds until ``x-rate-limit-reset`` (epoch seconds) plus one; ``default`` when the
-        header is missing or unreadable."""
-        reset = headers.get("x-rate-limit-reset")
+        policy = HttpPolicy(
+            service="X",
+            clock=self.clock,
+            budget=self.budget,
+            timeout_seconds=self.timeout,
+            max_retries=self.max_retries,
+            backoff_seconds=self.backoff,
+            max_backoff_seconds=max(self.backoff * 16, 0.0),
+            max_rate_limit_waits=MAX_RATE_LIMIT_WAITS,
+            on_request=on_request,
+        )
         try:
-            return max(0.0, float(reset) - self.clock.now()) + 1.0 if reset else default
-        except ValueError:
-            return default
+            body, resp = policy.call(
+                lambda timeout: self.session.get(self.url, params=params, timeout=timeout),
+                self._check,
+            )
+        except OutOfTime:
+            raise SourceError("run time budget exhausted before the search finished") from None
+        except HttpError as exc:
+            raise SourceError(str(exc)) from None
+        self._last_headers = resp.headers
+        return body
 
-    def _get(self, params: dict[str, str], result: SearchResult) -> dict[str, Any]:
-        def _parse() -> tuple[dict[str, Any], requests.Response]:
-            resp = self._attempt(params, result)
+    @staticmethod
+    def _check(resp: requests.Response) -> tuple[dict[str, Any], requests.Response]:
+        log.debug(
+            "X answered",
+            extra={
+                "status": resp.status_code,
+                "rate_limit_remaining": resp.headers.get("x-rate-limit-remaining"),
+            },
+        )
+        if resp.status_code == 200:
             try:
                 body = resp.json()
             except ValueError:
-                raise _Transient("malformed JSON in a 200 answer") from None
+                raise Retry("malformed JSON in a 200 answer") from None
             if not isinstance(body, dict):
-                raise _Transient("unexpected JSON in a 200 answer")
+                raise Retry("unexpected JSON in a 200 answer")
             return body, resp
-
-        budget = self.budget
-
-        class _OutOfTime(stop_base):
-            def __call__(self, retry_state: RetryCallState) -> bool:
-                return budget.remaining() <= 0
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1) | _OutOfTime(),
-            wait=wait_exponential_jitter(
-                multiplier=self.backoff, max=max(self.backoff * 16, 0.0), jitter=self.backoff / 2
-            ),
-            retry=retry_if_exception_type(_Transient),
-            sleep=self.clock.sleep,
-            reraise=True,
-        )
-        try:
-            body, resp = retrying(_parse)
-        except _Transient as exc:
-            raise SourceError(f"{exc} from X after {self.max_retries + 1} attempts") from None
-        self._last_headers = resp.headers
-        return body
+        if _is_old_since_id(resp):
+            raise CursorTooOld("since_id is older than the 7-day search window")
+        raise SourceError(f"HTTP {resp.status_code} from X: {_problem(resp)}")
 
     def _pause_if_exhausted(self) -> None:
         """Honour ``x-rate-limit-remaining: 0`` before asking for the next page."""
         headers = self._last_headers
         if headers.get("x-rate-limit-remaining") != "0":
             return
-        wait = self._reset_wait(headers, default=0.0)
+        wait = retry_after(headers, self.clock.now()) or 0.0
         if wait > self.budget.remaining() - 1:
             raise SourceError(f"X rate limit exhausted; reset in {wait:.0f}s, after this run")
         if wait:
@@ -301,41 +256,3 @@ class XClient:
                 continue
             result.posts_read += 1
             result.mentions.append(Mention.from_api(post, users))
-
-
-def make_session(
-    api_base: str,
-    *,
-    auth: str,
-    secrets: Any,
-    replay_dir: str | None = None,
-) -> requests.Session:
-    """A requests session for X: bearer or OAuth 1.0a, or the offline replay transport."""
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    if replay_dir is not None:
-        from mention_monitor.replay import ReplayAdapter
-
-        session.mount(api_base.rstrip("/") + "/", ReplayAdapter(replay_dir))
-        return session
-    if auth == "oauth1":
-        from requests_oauthlib import OAuth1
-
-        session.auth = OAuth1(
-            secrets.get("x_consumer_key"),
-            client_secret=secrets.get("x_consumer_secret"),
-            resource_owner_key=secrets.get("x_access_token"),
-            resource_owner_secret=secrets.get("x_access_token_secret"),
-        )
-    else:
-        session.auth = BearerAuth(secrets.get("x_bearer_token"))
-    return session
-
-
-def x_secret_keys(auth: str, source: str) -> list[str]:
-    """Secret keys the X source needs for ``auth`` (none for the offline replay)."""
-    if source == "replay":
-        return []
-    if auth == "oauth1":
-        return ["x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"]
-    return ["x_bearer_token"]

@@ -9,7 +9,7 @@ from typing import Any
 from tests.fakes.http import FakeServer, Received, Reply
 
 SID = "AC" + "0123456789abcdef" * 2
-TOKEN = "twilio-auth-token-value"  # noqa: S105 - a fake's fixed test value
+TOKEN = "twilio-auth-token-value"
 PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$")
 
 

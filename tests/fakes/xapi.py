@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+
 from mention_monitor.replay import SearchArchive
 from mention_monitor.xsource import SEARCH_PATH
-
 from tests.fakes.http import FakeServer, Received, Reply
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "x-search-recent.openapi.json"

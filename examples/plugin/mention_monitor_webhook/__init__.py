@@ -1,13 +1,23 @@
-"""``webhook``: POST each digest as JSON to a URL kept in the secret."""
+"""``webhook``: POST each digest as JSON to a URL kept in the secret.
+
+A notifier plugin imports only ``mention_monitor.notifiers``; the base class gives it a typed
+``self.options``, its secrets and the run's services (clock, HTTP session, AWS clients).
+"""
 
 from __future__ import annotations
 
 import json
 
 import requests
-from mention_monitor.errors import DeliveryError
-from mention_monitor.models import DeliveryResult, Digest
-from mention_monitor.notifiers.base import Notifier, NotifierOptions, Preview
+
+from mention_monitor.notifiers import (
+    DeliveryError,
+    DeliveryResult,
+    Digest,
+    Notifier,
+    NotifierOptions,
+    Preview,
+)
 
 
 class WebhookOptions(NotifierOptions):
@@ -15,9 +25,8 @@ class WebhookOptions(NotifierOptions):
     timeout_seconds: float = 10.0
 
 
-class WebhookNotifier(Notifier):
+class WebhookNotifier(Notifier[WebhookOptions]):
     type_name = "webhook"
-    Options = WebhookOptions
 
     def _payload(self, digest: Digest) -> dict[str, object]:
         return {
@@ -27,10 +36,10 @@ class WebhookNotifier(Notifier):
         }
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        assert isinstance(self.options, WebhookOptions)
         url = self.secrets.get(self.options.url_secret)
+        session = self.services.http_session()
         try:
-            resp = requests.post(url, json=self._payload(digest), timeout=self.options.timeout_seconds)
+            resp = session.post(url, json=self._payload(digest), timeout=self.options.timeout_seconds)
         except requests.RequestException as exc:  # its message contains the URL: keep it out
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}") from None
         if resp.status_code >= 300:

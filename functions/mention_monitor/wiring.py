@@ -1,0 +1,33 @@
+"""What the CLI and the handler share: secrets, the store and the notifiers, built from settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mention_monitor.config import Settings
+from mention_monitor.notifiers import Notifier, SecretReader, Services
+from mention_monitor.notifiers.registry import get_notifier_class
+from mention_monitor.secrets import SecretProvider, make_secret_provider
+from mention_monitor.state import StateStore, make_store
+
+
+def build_notifiers(
+    settings: Settings, secrets: SecretReader, services: Services | None = None
+) -> dict[str, Notifier[Any]]:
+    """One notifier object per notifier some watch sends to."""
+    services = services or Services()
+    out: dict[str, Notifier[Any]] = {}
+    for name in settings.used_notifiers():
+        options = settings.notifier_options(name)
+        out[name] = get_notifier_class(options.type)(name, options, secrets, services)
+    return out
+
+
+def secret_provider(settings: Settings) -> SecretProvider:
+    s = settings.secrets
+    return make_secret_provider(s.backend, s.aws_secret_id, s.cache_ttl_seconds)
+
+
+def state_store(settings: Settings) -> StateStore:
+    s = settings.state
+    return make_store(s.backend, path=s.path, table=s.table)

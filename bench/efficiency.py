@@ -98,7 +98,7 @@ class Scenario:
         return summary
 
     def _check(self, row: Row, w: dict[str, Any]) -> None:
-        served = len(self.x.searches), len(self.x.served_ids), self.x.users_served
+        served = len(self.x.searches), len(self.x.served_ids), len(self.x.users_served)
         reported = w["api_requests"], w["posts_read"], w["users_read"]
         if served != reported:
             row.checks.append(f"summary {reported} != served (requests, posts, users) {served}")
@@ -174,7 +174,7 @@ def outage(tmp: Path, arrivals: tuple[int, ...] = (150, 30, 0, 20)) -> Row:
     d, x = _fresh(tmp, "outage")
     try:
         s = Scenario(
-            d, x, notifiers={"n1": 'type = "bench-scripted"', "n2": 'type = "bench-scripted"'}
+            d, x, notifiers={"n1": 'type = "bench-scripted"\nmax_mentions = 100000', "n2": 'type = "bench-scripted"\nmax_mentions = 100000'}
         )
         s.add(5)
         s.run()

@@ -19,7 +19,7 @@ from mention_monitor.aws import aws_errors
 from mention_monitor.clock import Clock
 from mention_monitor.errors import DeliveryError, SecretsError
 from mention_monitor.http import HttpError, HttpPolicy, RateLimited, Retry, base_url
-from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.models import Alert, DeliveryResult, Digest, Mention
 from mention_monitor.notifiers.base import (
     HttpRetryOptions,
     Notifier,
@@ -29,6 +29,7 @@ from mention_monitor.notifiers.base import (
 from mention_monitor.services import SecretReader, Services
 
 __all__ = [
+    "Alert",
     "Clock",
     "DeliveryError",
     "DeliveryResult",

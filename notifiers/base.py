@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, get_args
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mention_monitor.errors import DeliveryError, SecretsError
 from mention_monitor.http import HttpPolicy
 from mention_monitor.logs import redact
-from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.models import Alert, DeliveryResult, Digest, Mention
 from mention_monitor.services import SecretReader, Services
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ class NotifierOptions(BaseModel):
     """Options every notifier takes: its ``type`` and the routing rules.
 
     A mention passes if it meets any rule that is set; with no rule set, every mention passes.
-    Subclasses add their own options; fields ending in ``_secret`` name keys in the secret.
+    Subclasses add their own options (and may change ``max_mentions``' default); fields
+    ending in ``_secret`` name keys in the secret.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -30,6 +32,9 @@ class NotifierOptions(BaseModel):
     type: str
     min_author_followers: int | None = Field(None, ge=0)
     keywords_any: list[str] | None = None
+    #: At most this many mentions per digest (the most-followed authors first); the digest
+    #: says how many more there are. Bounds a run's delivery time whatever the backlog.
+    max_mentions: int = Field(100, ge=1, le=100000)
 
     def allows(self, mention: Mention) -> bool:
         checks: list[bool] = []
@@ -118,8 +123,15 @@ class Notifier(ABC, Generic[OptionsT]):
         """Deliver ``digest``; never raises. The result says what was accepted and why not."""
         if not digest.mentions:
             return DeliveryResult()
+        return self._guarded(lambda: self._deliver(digest))
+
+    def send_alert(self, alert: Alert) -> DeliveryResult:
+        """Send a message that is not a digest (the spending guard's); never raises."""
+        return self._guarded(lambda: self._deliver_alert(alert))
+
+    def _guarded(self, deliver: Callable[[], DeliveryResult]) -> DeliveryResult:
         try:
-            result = self._deliver(digest)
+            result = deliver()
         except (DeliveryError, SecretsError) as exc:
             result = DeliveryResult(error=str(exc))
         except Exception as exc:  # a notifier bug must not stop the other notifiers
@@ -132,6 +144,10 @@ class Notifier(ABC, Generic[OptionsT]):
     @abstractmethod
     def _deliver(self, digest: Digest) -> DeliveryResult:
         """Send the whole digest, or raise DeliveryError; partial success returns a result."""
+
+    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
+        """Send ``alert`` (a title and plain text); built-in notifiers all can."""
+        raise DeliveryError(f"{self.type_name or type(self).__name__} notifiers cannot send alerts")
 
     def preview(self, digest: Digest) -> Preview:
         """Render without sending (``mention-monitor preview``)."""

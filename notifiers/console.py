@@ -5,15 +5,19 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
-from pydantic import Field
-
-from mention_monitor.notifiers import DeliveryResult, Digest, Notifier, NotifierOptions, Preview
+from mention_monitor.notifiers import (
+    Alert,
+    DeliveryResult,
+    Digest,
+    Notifier,
+    NotifierOptions,
+    Preview,
+)
 from mention_monitor.notifiers.render import render_text
 
 
 class ConsoleOptions(NotifierOptions):
     stream: Literal["stdout", "stderr"] = "stdout"
-    max_mentions: int = Field(100, ge=1, le=100000)
 
 
 class ConsoleNotifier(Notifier[ConsoleOptions]):
@@ -23,11 +27,19 @@ class ConsoleNotifier(Notifier[ConsoleOptions]):
         rule = "=" * 72
         return f"{rule}\n{render_text(digest, self.options.max_mentions)}{rule}\n"
 
-    def _deliver(self, digest: Digest) -> DeliveryResult:
+    def _write(self, text: str) -> None:
         stream = sys.stdout if self.options.stream == "stdout" else sys.stderr
-        stream.write(self._render(digest))
+        stream.write(text)
         stream.flush()
+
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        self._write(self._render(digest))
         return self.accepted(digest.mentions)
+
+    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
+        rule = "=" * 72
+        self._write(f"{rule}\n{alert.title}\n\n{alert.text}\n{rule}\n")
+        return DeliveryResult(delivered=1)
 
     def preview(self, digest: Digest) -> Preview:
         return Preview(self._render(digest), "text/plain", f"{digest.count} mentions")

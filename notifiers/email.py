@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, field_validator, model_validator
 
 from mention_monitor.notifiers import (
+    Alert,
     DeliveryError,
     DeliveryResult,
     Digest,
@@ -39,7 +40,6 @@ class EmailOptions(NotifierOptions):
 
     sender: str
     recipients: list[str] = Field(min_length=1, max_length=50)
-    max_mentions: int = Field(100, ge=1, le=100000)
 
     @field_validator("sender")
     @classmethod
@@ -87,19 +87,39 @@ E = TypeVar("E", bound=EmailOptions)
 class _EmailNotifier(Notifier[E]):
     """Builds the message once; subclasses only hand it over."""
 
-    def build_message(self, digest: Digest) -> EmailMessage:
-        """``multipart/alternative``: the text part first, the HTML part preferred."""
+    def _envelope(self, subject_line: str) -> EmailMessage:
         opts = self.options
         msg = EmailMessage()
-        msg["Subject"] = subject(digest)
+        msg["Subject"] = subject_line
         msg["From"] = Address(addr_spec=opts.sender)
         msg["To"] = ", ".join(opts.recipients)
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain=opts.sender.rpartition("@")[2])
         msg["Auto-Submitted"] = "auto-generated"
+        return msg
+
+    def build_message(self, digest: Digest) -> EmailMessage:
+        """``multipart/alternative``: the text part first, the HTML part preferred."""
+        opts = self.options
+        msg = self._envelope(subject(digest))
         msg.set_content(render_text(digest, opts.max_mentions))
         msg.add_alternative(render_html(digest, opts.max_mentions), subtype="html")
         return msg
+
+    def _send(self, msg: EmailMessage) -> dict[str, Any]:
+        """Hand ``msg`` over; return details for the result, or raise DeliveryError."""
+        raise NotImplementedError
+
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        details = self._send(self.build_message(digest))
+        result = self.accepted(digest.mentions)
+        result.details = details
+        return result
+
+    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
+        msg = self._envelope(alert.title)
+        msg.set_content(alert.text + "\n")
+        return DeliveryResult(delivered=1, details=self._send(msg))
 
     def preview(self, digest: Digest) -> Preview:
         return Preview(
@@ -120,9 +140,8 @@ class SesEmailNotifier(_EmailNotifier[SesEmailOptions]):
             self._ses = self.services.aws_client("sesv2", read_timeout=20)
         return self._ses
 
-    def _deliver(self, digest: Digest) -> DeliveryResult:
+    def _send(self, msg: EmailMessage) -> dict[str, Any]:
         opts = self.options
-        msg = self.build_message(digest)
         kwargs: dict[str, Any] = {
             "FromEmailAddress": opts.sender,
             "Destination": {"ToAddresses": list(opts.recipients)},
@@ -134,9 +153,7 @@ class SesEmailNotifier(_EmailNotifier[SesEmailOptions]):
             DeliveryError, "SES refused the digest", "cannot reach SES", with_message=True
         ):
             resp = self._client().send_email(**kwargs)
-        result = self.accepted(digest.mentions)
-        result.details = {"message_id": resp.get("MessageId", "")}
-        return result
+        return {"message_id": resp.get("MessageId", "")}
 
 
 class SmtpEmailNotifier(_EmailNotifier[SmtpEmailOptions]):
@@ -144,12 +161,11 @@ class SmtpEmailNotifier(_EmailNotifier[SmtpEmailOptions]):
 
     type_name = "email-smtp"
 
-    def _deliver(self, digest: Digest) -> DeliveryResult:
+    def _send(self, msg: EmailMessage) -> dict[str, Any]:
         import smtplib
         import ssl
 
         opts = self.options
-        msg = self.build_message(digest)
         login: tuple[str, str] | None = None
         if opts.username_secret and opts.password_secret:
             login = (self.secrets.get(opts.username_secret), self.secrets.get(opts.password_secret))
@@ -197,7 +213,5 @@ class SmtpEmailNotifier(_EmailNotifier[SmtpEmailOptions]):
             raise DeliveryError(
                 f"cannot reach SMTP server {where}: {exc.strerror or type(exc).__name__}"
             ) from None
-        result = self.accepted(digest.mentions)
-        if refused:  # accepted for some recipients: the digest went out, the rest is reported
-            result.details = {"refused_recipients": sorted(refused)}
-        return result
+        # Accepted for some recipients: the message went out, the rest is reported.
+        return {"refused_recipients": sorted(refused)} if refused else {}

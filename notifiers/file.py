@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field
 
 from mention_monitor.notifiers import (
+    Alert,
     DeliveryError,
     DeliveryResult,
     Digest,
@@ -22,7 +23,8 @@ from mention_monitor.notifiers.render import render_html, subject
 
 class FileOptions(NotifierOptions):
     directory: str = Field(min_length=1)
-    max_mentions: int = Field(100, ge=1, le=100000)
+    #: A file is an archive, not a reader: it keeps far more mentions per digest by default.
+    max_mentions: int = Field(10000, ge=1, le=100000)
 
 
 def _safe(name: str) -> str:
@@ -80,6 +82,25 @@ class FileNotifier(Notifier[FileOptions]):
             result.details = {"html": str(html_path), "json": str(json_path)}
             return result
         raise DeliveryError(f"no free file name for {base} in {directory}")
+
+    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
+        directory = Path(self.options.directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeliveryError(f"cannot create {directory}: {exc.strerror}") from None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        body = json.dumps({"alert": alert.title, "text": alert.text}, ensure_ascii=False)
+        for attempt in range(1000):
+            path = directory / (f"alert-{stamp}" + (f"-{attempt}" if attempt else "") + ".json")
+            try:
+                _exclusive_write(path, body)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise DeliveryError(f"cannot write {path}: {exc.strerror}") from None
+            return DeliveryResult(delivered=1, details={"json": str(path)})
+        raise DeliveryError(f"no free file name for alert-{stamp} in {directory}")
 
     def preview(self, digest: Digest) -> Preview:
         return Preview(render_html(digest, self.options.max_mentions), "text/html", subject(digest))

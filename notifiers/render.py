@@ -41,12 +41,14 @@ def display_time(created_at: str) -> str:
 
 
 def select(digest: Digest, limit: int) -> tuple[list[Mention], int]:
-    """Mentions to show: all in ID order, or above ``limit`` the most-followed first."""
+    """Mentions to show and how many more the digest stands for: all in ID order, or, when
+    not all can be shown (above ``limit``, or the run already bounded the digest), at most
+    ``limit`` with the most-followed authors first."""
     mentions = list(digest.mentions)
-    if len(mentions) <= limit:
+    if len(mentions) <= limit and not digest.more:
         return mentions, 0
-    ranked = sorted(mentions, key=lambda m: (-m.author_followers, -m.id))
-    return ranked[:limit], len(mentions) - limit
+    ranked = sorted(mentions, key=lambda m: (-m.author_followers, -m.id))[:limit]
+    return ranked, digest.count - len(ranked)
 
 
 def linkify_html(text: str) -> str:
@@ -73,7 +75,7 @@ def linkify_html(text: str) -> str:
 
 def mention_text_block(m: Mention) -> str:
     """Plain-text lines for one mention."""
-    who = f"{m.author_name} (@{m.author_username})" if m.author_username else m.author_name
+    who = f"{m.author_name} (@{m.author_username})" if m.author_username else m.author_label
     followers = compact_number(m.author_followers)
     lines = [
         f"{who} · {followers} followers · {display_time(m.created_at)}".strip(" ·"),
@@ -101,7 +103,7 @@ _FONT = "font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif"
 
 def _mention_html(m: Mention) -> str:
     # <bdi> isolates right-to-left names so they cannot reorder the text around them.
-    name = html.escape(m.author_name or m.author_username or "unknown author")
+    name = html.escape(m.author_label)
     handle = html.escape(m.author_username)
     profile = html.escape(m.profile_url, quote=True)
     post = html.escape(m.url, quote=True)

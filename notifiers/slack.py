@@ -6,8 +6,10 @@ import json
 from typing import Any, ClassVar
 
 import requests
+from pydantic import Field
 
 from mention_monitor.notifiers import (
+    Alert,
     DeliveryError,
     DeliveryResult,
     Digest,
@@ -18,7 +20,7 @@ from mention_monitor.notifiers import (
     NotifierOptions,
     Preview,
 )
-from mention_monitor.notifiers.render import compact_number, display_time, subject
+from mention_monitor.notifiers.render import compact_number, display_time, select, subject
 
 
 def escape(text: str) -> str:
@@ -53,6 +55,8 @@ def escape_within(text: str, budget: int) -> str:
 
 class SlackOptions(NotifierOptions, HttpRetryOptions):
     webhook_url_secret: str = "slack_webhook_url"  # noqa: S105 - a key name, not a value
+    #: About one message a second per webhook: 50 mentions are two or three messages.
+    max_mentions: int = Field(50, ge=1, le=100000)
 
 
 class SlackNotifier(Notifier[SlackOptions]):
@@ -73,7 +77,7 @@ class SlackNotifier(Notifier[SlackOptions]):
 
     # -- rendering ---------------------------------------------------------------------------
     def section_text(self, m: Mention) -> str:
-        name = escape(m.author_name or m.author_username or "unknown author")
+        name = escape(m.author_label)
         head = f"*{name}*"
         if m.author_username:
             head += f" <{m.profile_url}|@{escape(m.author_username)}>"
@@ -88,12 +92,23 @@ class SlackNotifier(Notifier[SlackOptions]):
     def _section(self, m: Mention) -> dict[str, Any]:
         return {"type": "section", "text": {"type": "mrkdwn", "text": self.section_text(m)}}
 
-    def _chunks(self, digest: Digest) -> list[list[tuple[Mention, dict[str, Any]]]]:
-        """Mentions in ascending ID order, grouped so each message fits Slack's limits."""
-        chunks: list[list[tuple[Mention, dict[str, Any]]]] = [[]]
+    def _more_block(self, shown: int, more: int, search_url: str) -> dict[str, Any]:
+        """Says how many mentions the digest does not show, with the link to the search."""
+        text = f"Showing the {shown} most-followed authors; {more:,} more"
+        text += f": <{search_url}|see them all on X>" if search_url else "."
+        return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+    def _chunks(self, digest: Digest) -> list[list[tuple[Mention | None, dict[str, Any]]]]:
+        """At most ``max_mentions`` mentions in ascending ID order (the "more" note first when
+        some are not shown), grouped so each message fits Slack's limits."""
+        shown, more = select(digest, self.options.max_mentions)
+        items: list[tuple[Mention | None, dict[str, Any]]] = []
+        if more:
+            items.append((None, self._more_block(len(shown), more, digest.search_url)))
+        items.extend((m, self._section(m)) for m in sorted(shown, key=lambda x: x.id))
+        chunks: list[list[tuple[Mention | None, dict[str, Any]]]] = [[]]
         size = 0
-        for m in sorted(digest.mentions, key=lambda x: x.id):
-            block = self._section(m)
+        for m, block in items:
             block_size = slack_len(block["text"]["text"])
             current = chunks[-1]
             if current and (
@@ -126,7 +141,7 @@ class SlackNotifier(Notifier[SlackOptions]):
                 "unfurl_links": False,
                 "unfurl_media": False,
             }
-            out.append(([m for m, _ in chunk], payload))
+            out.append(([m for m, _ in chunk if m is not None], payload))
         return out
 
     def preview(self, digest: Digest) -> Preview:
@@ -182,3 +197,26 @@ class SlackNotifier(Notifier[SlackOptions]):
         result = self.accepted(sent)
         result.details = {"messages_sent": len(messages), "messages": len(messages)}
         return result
+
+    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
+        url = self.secrets.get(self.options.webhook_url_secret)
+        if self._session is None:
+            self._session = self.services.http_session()
+        title = alert.title
+        if len(title) > self.max_header_chars:
+            title = title[: self.max_header_chars - 1] + "…"
+        text = escape_within(alert.text, self.max_section_chars)
+        payload = {
+            "text": escape(title),
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": title}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            ],
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        try:
+            self._post(self._session, url, payload)
+        except HttpError as exc:
+            raise DeliveryError(str(exc)) from None
+        return DeliveryResult(delivered=1)

@@ -10,6 +10,7 @@ import requests
 from pydantic import Field, field_validator
 
 from mention_monitor.notifiers import (
+    Alert,
     DeliveryError,
     DeliveryResult,
     Digest,
@@ -164,6 +165,8 @@ def compose_sms(digest: Digest, max_segments: int = 1) -> str:
 class SmsOptions(NotifierOptions):
     phone_numbers: list[str] = Field(min_length=1, max_length=20)
     max_segments: int = Field(1, ge=1, le=10)
+    #: A text names the count and the most-followed mention: it needs only that one.
+    max_mentions: int = Field(1, ge=1, le=100000)
 
     @field_validator("phone_numbers")
     @classmethod
@@ -241,7 +244,21 @@ class _SmsNotifier(Notifier[S]):
         raise NotImplementedError
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        text = self.text(digest)
+        result = self._send_all(self.text(digest))
+        top = self.accepted(digest.mentions)
+        result.delivered, result.delivered_through = top.delivered, top.delivered_through
+        return result
+
+    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
+        text = " ".join(f"{alert.title}: {alert.text}".split())
+        while text and not fits(text, self.options.max_segments):
+            text = _cut(text, len(text) - 10)
+        result = self._send_all(text)
+        result.delivered = 1
+        return result
+
+    def _send_all(self, text: str) -> DeliveryResult:
+        """``text`` to every number; raises DeliveryError when no number received it."""
         sent: dict[str, str] = {}
         failed: dict[str, str] = {}
         for number in self.options.phone_numbers:
@@ -256,8 +273,7 @@ class _SmsNotifier(Notifier[S]):
         reasons = "; ".join(f"{n}: {r}" for n, r in failed.items())
         if not sent:
             raise DeliveryError(f"no number received the SMS ({reasons})")
-        result = self.accepted(digest.mentions)
-        result.details = details
+        result = DeliveryResult(details=details)
         if failed:
             result.error = (
                 f"SMS sent to {len(sent)} of {len(sent) + len(failed)} numbers; {reasons}"

@@ -109,8 +109,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def fake_x() -> Iterator[FakeX]:
-    server = FakeX().start()
+def fake_x(clock: FakeClock) -> Iterator[FakeX]:
+    """Fake X whose rate-limit windows run on the test's clock."""
+    server = FakeX(clock=clock).start()
     yield server
     server.stop()
     assert not server.violations, f"requests violated X's OpenAPI spec: {server.violations}"

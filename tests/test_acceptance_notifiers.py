@@ -44,6 +44,7 @@ def test_120_mentions_by_email_slack_and_sms(
 
                     [notifiers.slack]
                     type = "slack"
+                    max_mentions = 200
 
                     [notifiers.sms]
                     type = "sms-sns"

@@ -172,6 +172,7 @@ def test_outage_of_one_notifier_for_three_runs(
             directory = "{tmp_path / 'out'}"
             [notifiers.down]
             type = "down3"
+            max_mentions = 1000
         """,
     )
     expected: set[int] = set()

@@ -28,6 +28,7 @@ def _config(tmp_path, x_url, smtp_port):
             max_mentions = 1000
             [notifiers.slack]
             type = "slack"
+            max_mentions = 1000
             max_retries = 1
             backoff_seconds = 0
         """,

@@ -75,6 +75,7 @@ def test_failing_slack_does_not_stop_others_and_gets_its_backlog_next_run(
         notifiers=f"""
             [notifiers.slack]
             type = "slack"
+            max_mentions = 100
             max_retries = 0
             [notifiers.out]
             type = "file"

@@ -79,6 +79,7 @@ def test_failing_notifier_gets_backlog_from_outbox_without_new_x_requests(
             directory = "{tmp_path / 'out'}"
             [notifiers.flaky]
             type = "flaky"
+            max_mentions = 1000
         """,
     )
     fake_x.add_posts(make_posts(150, first_id=5_000))

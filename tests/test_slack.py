@@ -88,7 +88,7 @@ def test_hostile_text_and_names_are_inert(slack):
 
 def test_120_mentions_in_three_paced_messages_each_once(slack):
     clock = FakeClock()
-    result = notifier(slack, clock).send(many(120))
+    result = notifier(slack, clock, max_mentions=120).send(many(120))
     assert result.ok and result.delivered == 120 and result.delivered_through == 1119
     payloads = slack.payloads
     assert len(payloads) == 3
@@ -166,7 +166,7 @@ def test_connection_error_never_shows_the_url():
 
 def test_failure_half_way_counts_only_accepted_messages(slack):
     slack.then(Reply(200, "ok"), Reply(404, "channel_not_found"))
-    result = notifier(slack).send(many(120))
+    result = notifier(slack, max_mentions=120).send(many(120))
     assert not result.ok
     assert result.delivered == 49 and result.delivered_through == 1048  # end of message 1
     assert "channel_not_found" in (result.error or "") and "message 2 of 3" in (result.error or "")
@@ -178,8 +178,32 @@ def test_preview_is_the_payloads_without_a_secret():
         def get(self, key: str) -> str:
             raise AssertionError("preview must not read secrets")
 
-    n = SlackNotifier("slack", SlackOptions(type="slack"), NoSecrets({}), Services(clock=FakeClock()))
+    opts = SlackOptions(type="slack", max_mentions=60)
+    n = SlackNotifier("slack", opts, NoSecrets({}), Services(clock=FakeClock()))
     preview = n.preview(many(60))
     payloads = json.loads(preview.content)
     assert preview.media_type == "application/json" and len(payloads) == 2
     assert [i for p in payloads for i in mention_ids(p)] == list(range(1000, 1060))
+
+
+def test_by_default_at_most_50_mentions_the_most_followed_and_how_many_more(slack):
+    """A backlog of 120: 50 shown (most-followed authors), the rest counted with the link."""
+    result = notifier(slack, FakeClock()).send(many(120))
+    assert result.ok and result.delivered == 50
+    first = slack.payloads[0]
+    assert first["blocks"][0]["text"]["text"] == "120 new mentions of Acme (1/2)"
+    assert first["blocks"][1]["text"]["text"] == (
+        "Showing the 50 most-followed authors; 70 more: "
+        "<https://x.com/search?q=acme&f=live|see them all on X>"
+    )
+    ids = [i for p in slack.payloads for i in mention_ids(p)]
+    assert ids == list(range(1070, 1120))  # followers grow with the ID: the top 50, in order
+
+
+def test_a_run_bounded_digest_says_how_many_more(slack):
+    digest = Digest("Acme", many(3).mentions, "https://x.com/search?q=acme&f=live", total=1234)
+    assert notifier(slack, FakeClock()).send(digest).ok
+    (payload,) = slack.payloads
+    assert payload["blocks"][0]["text"]["text"] == "1234 new mentions of Acme"
+    assert "1,231 more" in payload["blocks"][1]["text"]["text"]
+    assert mention_ids(payload) == [1000, 1001, 1002]

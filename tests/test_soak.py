@@ -79,8 +79,10 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
             directory = "{tmp_path / 'out'}"
             [notifiers.chaos]
             type = "chaos"
+            max_mentions = 100000
             [notifiers.slack]
             type = "slack"
+            max_mentions = 100000
             max_retries = 1
             backoff_seconds = 0
             [notifiers.email]

@@ -42,6 +42,16 @@ class XSettings(_Strict):
     timeout_seconds: float = Field(10.0, gt=0, le=120)
     max_retries: int = Field(3, ge=0, le=10)
     backoff_seconds: float = Field(1.0, ge=0, le=60)
+    #: Where author names and follower counts come from: ``cache`` looks each author up once
+    #: (``GET /2/users``) and keeps it for ``author_ttl_days``; ``expand`` asks every search to
+    #: expand ``author_id`` (X bills every author object returned); ``none`` reads no authors.
+    authors: Literal["cache", "expand", "none"] = "cache"
+    author_ttl_days: float = Field(7, gt=0, le=365)
+    #: The spending guard: stop searching before a UTC day's / month's X reads pass these.
+    daily_budget_usd: float | None = Field(None, gt=0)
+    monthly_budget_usd: float | None = Field(None, gt=0)
+    #: Notifiers that get one alert per period when a budget stops the searches.
+    budget_notify: list[str] = []
 
     @field_validator("api_base")
     @classmethod
@@ -118,6 +128,10 @@ class Settings(BaseSettings):
 
     log_level: LogLevel = "INFO"
     time_budget_seconds: float = Field(240, gt=0, le=3600)
+    #: Watches searched at the same time (a bounded pool of workers).
+    max_concurrent_watches: int = Field(4, ge=1, le=16)
+    #: A watch left out of runs (time budget, rate limit) longer than this fails the run.
+    max_staleness_minutes: float = Field(60, gt=0, le=7 * 24 * 60)
     x: XSettings = Field(default_factory=XSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
@@ -144,8 +158,9 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     def used_notifiers(self) -> list[str]:
-        """Names of the notifiers some watch sends to (unused ones need no secrets)."""
-        return sorted({n for w in self.watches for n in w.notify})
+        """Names of the notifiers some watch (or the spending guard) sends to; unused ones
+        need no secrets."""
+        return sorted({n for w in self.watches for n in w.notify} | set(self.x.budget_notify))
 
     def required_secret_keys(self) -> list[str]:
         """Every secret key this configuration reads: X's, then the used notifiers'."""
@@ -265,6 +280,19 @@ def _cross_check(settings: Settings) -> None:
                 raise ConfigError(
                     f"config: watches.{i}.notify: no notifier named {target!r} "
                     f"(define [notifiers.{target}])"
+                )
+    for i, target in enumerate(settings.x.budget_notify):
+        if target not in validated:
+            raise ConfigError(
+                f"config: x.budget_notify.{i}: no notifier named {target!r} "
+                f"(define [notifiers.{target}])"
+            )
+    if settings.x.authors == "none":
+        for name in settings.used_notifiers():
+            if validated[name].min_author_followers is not None:
+                raise ConfigError(
+                    f"config: notifiers.{name}.min_author_followers: needs author data, but "
+                    'x.authors = "none" reads no authors (use "cache" or "expand")'
                 )
     if settings.secrets.backend == "aws" and not settings.secrets.aws_secret_id:
         raise ConfigError("config: secrets.aws_secret_id: required when secrets.backend = 'aws'")

@@ -19,6 +19,15 @@ class SourceError(MonitorError):
     """A search against X failed after the retries it was allowed."""
 
 
+class SearchDeferred(SourceError):
+    """A search stopped by the run itself, not by X: ``reason`` is ``"time budget"``,
+    ``"rate limit"`` or ``"budget"``. The watch goes first next run."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or f"search deferred: {reason}")
+        self.reason = reason
+
+
 class CursorTooOld(SourceError):
     """X refused a ``since_id`` older than its seven-day window (400 invalid-request)."""
 

@@ -114,6 +114,9 @@ class HttpPolicy:
     max_rate_wait: float | None = None
     #: Called once per HTTP request sent (X counts them; so may plugins).
     on_request: Callable[[], None] | None = None
+    #: Called with every response received, 429s and 5xx included (X reads its rate-limit
+    #: headers from each).
+    on_response: Callable[[requests.Response], None] | None = None
 
     # -- the pieces ------------------------------------------------------------------------
     def remaining(self) -> float:
@@ -142,6 +145,8 @@ class HttpPolicy:
                 raise Retry("timeout") from None
             except requests.RequestException as exc:  # its text can hold the URL: type only
                 raise Retry(type(exc).__name__) from None
+            if self.on_response is not None:
+                self.on_response(resp)
             if resp.status_code == 429:
                 wait = self._rate_wait(resp)
                 if rate_waits < self.max_rate_limit_waits and wait <= self.remaining() - 1:

@@ -36,6 +36,23 @@ class Mention:
         return f"https://x.com/{user}/status/{self.id}"
 
     @property
+    def author_label(self) -> str:
+        """The author as a digest names them: name, else @username, else the author ID."""
+        if self.author_name or self.author_username:
+            return self.author_name or self.author_username
+        return f"author {self.author_id}" if self.author_id else "unknown author"
+
+    def with_author(self, user: dict[str, Any]) -> Mention:
+        """This mention with the author fields of an X user object (``GET /2/users``)."""
+        metrics = user.get("public_metrics") or {}
+        return dataclasses.replace(
+            self,
+            author_username=str(user.get("username", "")),
+            author_name=str(user.get("name", "")),
+            author_followers=int(metrics.get("followers_count", 0) or 0),
+        )
+
+    @property
     def profile_url(self) -> str:
         """Link to the author's profile on X."""
         return f"https://x.com/{quote(self.author_username, safe='')}"
@@ -80,16 +97,37 @@ class Mention:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """What one notifier receives for one watch in one run: mentions in ascending ID order."""
+    """What one notifier receives for one watch in one run: mentions in ascending ID order.
+
+    ``total`` is how many new mentions the digest stands for; a run bounds what it shows to the
+    notifier's ``max_mentions`` (the most-followed authors), so ``total`` can exceed
+    ``len(mentions)``: ``more`` says by how many (a digest then links to ``search_url``).
+    """
 
     watch: str
     mentions: tuple[Mention, ...]
     search_url: str = ""
     terms: tuple[str, ...] = ()
+    total: int = 0
 
     @property
     def count(self) -> int:
-        return len(self.mentions)
+        """How many new mentions this digest reports (shown or not)."""
+        return max(self.total, len(self.mentions))
+
+    @property
+    def more(self) -> int:
+        """How many of them the digest does not show."""
+        return self.count - len(self.mentions)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A message that is not a digest (e.g. the spending guard's): a title and plain text."""
+
+    title: str
+    text: str
+    watch: str = ""
 
 
 @dataclass(slots=True)

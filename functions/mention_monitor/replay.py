@@ -1,4 +1,4 @@
-"""Offline X: answers recent-search requests from recorded API v2 pages (examples, tests)."""
+"""Offline X: answers recent-search and user-lookup requests from recorded API v2 pages."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from mention_monitor.xsource import SEARCH_PATH
+from mention_monitor.xsource import SEARCH_PATH, USERS_PATH
 
 _TOKEN = re.compile(r'-?"[^"]*"|-?\([^)]*\)|\S+')
 
@@ -122,7 +122,7 @@ class SearchArchive:
         for pid in sorted(self.posts, reverse=True):
             post = self.posts[pid]
             if since is not None and pid <= since:
-                continue
+                break  # newest first: the rest are older still
             if until is not None and pid >= until:
                 continue
             if start is not None and post.get("created_at"):
@@ -136,28 +136,62 @@ class SearchArchive:
         """The 200 body for ``params`` (query, max_results, since_id, until_id, next_token)."""
         hits = self.matching(params)
         token = params.get("next_token") or params.get("pagination_token")
-        if token:
+        first = 0
+        if token:  # hits are newest first: skip to the first ID below the token's
             below = decode_token(token)
-            hits = [p for p in hits if int(p["id"]) < below]
+            lo, hi = 0, len(hits)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if int(hits[mid]["id"]) >= below:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            first = lo
         size = int(params.get("max_results", "10"))
-        page, rest = hits[:size], hits[size:]
+        page = hits[first : first + size]
         if not page:
             return {"meta": {"result_count": 0}}
-        author_ids = []
-        for p in page:
-            if p.get("author_id") and p["author_id"] not in author_ids:
-                author_ids.append(p["author_id"])
+        # Like X: author_id only when asked for (as a field or by the expansion), author
+        # objects only with the expansion.
+        expand = "author_id" in params.get("expansions", "").split(",")
+        fields = ",".join(params.get(k, "") for k in ("post.fields", "tweet.fields"))
+        if not expand and "author_id" not in fields.split(","):
+            page = [{k: v for k, v in p.items() if k != "author_id"} for p in page]
         meta: dict[str, Any] = {
             "newest_id": str(page[0]["id"]),
             "oldest_id": str(page[-1]["id"]),
             "result_count": len(page),
         }
-        if rest:
+        if first + size < len(hits):
             meta["next_token"] = encode_token(int(page[-1]["id"]))
         body: dict[str, Any] = {"data": page, "meta": meta}
+        author_ids = list(dict.fromkeys(str(p["author_id"]) for p in page if p.get("author_id")))
         users = [self.users[a] for a in author_ids if a in self.users]
-        if users:
+        if users and expand:
             body["includes"] = {"users": users}
+        return body
+
+    def lookup(self, params: dict[str, str]) -> dict[str, Any]:
+        """The 200 body of ``GET /2/users?ids=``: the users known, an error for the others."""
+        ids = [i for i in params.get("ids", "").split(",") if i]
+        body: dict[str, Any] = {}
+        data = [self.users[i] for i in ids if i in self.users]
+        if data:
+            body["data"] = data
+        missing = [i for i in ids if i not in self.users]
+        if missing:
+            body["errors"] = [
+                {
+                    "value": i,
+                    "detail": f"Could not find user with ids: [{i}].",
+                    "title": "Not Found Error",
+                    "resource_type": "user",
+                    "parameter": "ids",
+                    "resource_id": i,
+                    "type": "https://api.x.com/2/problems/resource-not-found",
+                }
+                for i in missing
+            ]
         return body
 
 
@@ -199,12 +233,15 @@ class ReplayAdapter(BaseAdapter):
         resp.request = request
         resp.url = request.url or ""
         resp.headers = CaseInsensitiveDict({"content-type": "application/json"})
-        if parts.path != SEARCH_PATH:
-            resp.status_code = 404
-            body: dict[str, Any] = {"title": "Not Found", "detail": parts.path}
-        else:
-            resp.status_code = 200
+        resp.status_code = 200
+        body: dict[str, Any]
+        if parts.path == SEARCH_PATH:
             body = self.archive.answer(dict(parse_qsl(parts.query)))
+        elif parts.path == USERS_PATH:
+            body = self.archive.lookup(dict(parse_qsl(parts.query)))
+        else:
+            resp.status_code = 404
+            body = {"title": "Not Found", "detail": parts.path}
         resp._content = json.dumps(body).encode()
         resp.encoding = "utf-8"
         return resp

@@ -24,6 +24,11 @@ class WatchResult:
     skipped: str | None = None
     #: Dry runs only: how many mentions each notifier would have received.
     would_deliver: dict[str, int] | None = None
+    #: Why the watch was not searched (completely) this run: ``"time budget"``,
+    #: ``"rate limit"`` or ``"budget"``; it goes first next run. Not a failure by itself.
+    deferred: str | None = None
+    #: Requests to X's user lookup (``GET /2/users``) for authors not in the cache.
+    user_requests: int = 0
 
     @property
     def cost_usd(self) -> float:
@@ -50,6 +55,10 @@ class WatchResult:
             out["skipped"] = self.skipped
         if self.would_deliver is not None:
             out["would_deliver"] = dict(self.would_deliver)
+        if self.deferred is not None:
+            out["deferred"] = self.deferred
+        if self.user_requests:
+            out["user_requests"] = self.user_requests
         return out
 
 
@@ -59,6 +68,9 @@ class RunSummary:
 
     watches: dict[str, WatchResult] = field(default_factory=dict)
     dry_run: bool = False
+    #: Set when the spending guard stopped searching: ``"daily limit reached"`` or
+    #: ``"monthly limit reached"`` (the run still exits 0).
+    budget: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,4 +88,6 @@ class RunSummary:
         }
         if self.dry_run:
             out["dry_run"] = True
+        if self.budget is not None:
+            out["budget"] = self.budget
         return out

@@ -1,10 +1,12 @@
-"""One run: search each watch, store new mentions once, deliver each notifier's backlog."""
+"""One run: search each watch (a bounded pool, stalest first), store new mentions once, deliver
+each notifier's backlog; the run's limits (time, X's rate limit, spend) are shared."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,17 +14,21 @@ from typing import Any
 
 import requests
 
+from mention_monitor.authors import AuthorResolver
 from mention_monitor.clock import Budget, Clock
-from mention_monitor.config import Settings, Watch
-from mention_monitor.delivery import Delivery, init_deliveries
+from mention_monitor.config import Settings
 from mention_monitor.errors import ConfigError, StateError
-from mention_monitor.logs import redact
+from mention_monitor.models import Alert
 from mention_monitor.notifiers import Notifier
-from mention_monitor.query import plan_queries, search_url
+from mention_monitor.pool import check_staleness, order_watches, run_pool
+from mention_monitor.query import plan_queries
+from mention_monitor.ratelimit import RateBudget
 from mention_monitor.results import RunSummary, WatchResult
-from mention_monitor.search import WatchSearch
 from mention_monitor.secrets import SecretProvider
+from mention_monitor.spend import POST_MICRO, USER_MICRO, SpendGuard, periods
 from mention_monitor.state import StateStore
+from mention_monitor.state.base import RunState
+from mention_monitor.watch import RunParts, WatchRun
 from mention_monitor.xsession import make_session
 from mention_monitor.xsource import XClient
 
@@ -49,88 +55,91 @@ class RunContext:
     owner: str = field(default_factory=_owner)
 
 
-class _WatchRun:
-    """The work for one watch in one run: lease, search, store, deliver."""
+def _read_run_state(store: StateStore, periods: list[str]) -> RunState:
+    """Staleness, rate limit and spend as the last runs left them: one read."""
+    try:
+        return store.run_state(periods)
+    except StateError as exc:  # the run still works, in configured order and without history
+        log.warning("could not read the run's state: %s", exc)
+        return RunState()
 
-    def __init__(self, ctx: RunContext, client: XClient, watch: Watch, queries: list[str]):
-        self.ctx = ctx
-        self.client = client
-        self.watch = watch
-        self.queries = queries
-        self.result = WatchResult()
 
-    def run(self) -> WatchResult:
-        ctx, watch, store = self.ctx, self.watch, self.ctx.store
-        if not ctx.dry_run:
-            now_s = int(ctx.clock.now())
-            try:
-                got = store.acquire_lease(
-                    watch.name, ctx.owner, now_s, ctx.settings.state.lease_seconds
-                )
-            except StateError as exc:
-                self.result.failed["state"] = redact(str(exc))
-                return self.result
-            if not got:
-                self.result.skipped = "another run holds this watch's lease"
-                return self.result
-        try:
-            self._run()
-        except StateError as exc:
-            self.result.failed["state"] = redact(str(exc))
-            log.error("state store failed for %s: %s", watch.name, exc)
-        finally:
-            if not ctx.dry_run:
-                try:
-                    store.release_lease(watch.name, ctx.owner)
-                except StateError as exc:  # the lease expires on its own
-                    log.warning("could not release the lease of %s: %s", watch.name, exc)
-        return self.result
-
-    def _run(self) -> None:
-        ctx, watch, store = self.ctx, self.watch, self.ctx.store
-        state = store.load(watch.name)
-        init_deliveries(store, watch.name, watch.notify, state, dry_run=ctx.dry_run)
-        search = WatchSearch(self.client, watch, self.queries, ctx.clock.utcnow(), self.result)
-        found = search.run(state)
-        if found.errors:
-            self.result.failed["search"] = redact("; ".join(found.errors))
-
-        now_s = int(ctx.clock.now())
-        if ctx.dry_run:
-            self.result.found = len(found.collected)
-        else:
-            expires = now_s + int(ctx.settings.state.outbox_days * 86400)
-            ordered = sorted(found.collected.values(), key=lambda m: m.id)
-            self.result.found = store.store_mentions(watch.name, ordered, expires)
-            # Cursors move only after their mentions are stored; an unchanged one is not
-            # rewritten (a quiet run then writes nothing but its lease).
-            for key, qs in found.states.items():
-                if qs == state.queries.get(key):
-                    continue
-                if not store.save_query(watch.name, key, qs):
-                    log.info("query cursor for %s already moved by another run", watch.name)
-            mark = found.mark
-            if mark is not None and (state.mark is None or mark > state.mark):
-                store.advance_mark(watch.name, mark)
-
-        delivery = Delivery(
-            store=store,
-            watch=watch.name,
-            search_url=search_url(self.queries[0]),
-            terms=tuple(watch.terms),
-            mark=found.mark,
-            now=now_s,
-            result=self.result,
+def _build(ctx: RunContext, session: requests.Session, budget: Budget) -> tuple[RunParts, RunState]:
+    settings, store, clock = ctx.settings, ctx.store, ctx.clock
+    x = settings.x
+    client = XClient(
+        session,
+        x.api_base,
+        page_size=x.page_size,
+        clock=clock,
+        budget=budget,
+        max_retries=x.max_retries,
+        backoff_seconds=x.backoff_seconds,
+        timeout_seconds=x.timeout_seconds,
+        authors=x.authors,
+    )
+    day, month = periods(clock.utcnow())
+    saved = _read_run_state(store, [day, month])
+    per_page = POST_MICRO + (USER_MICRO if x.authors != "none" else 0)
+    spend = SpendGuard(
+        store,
+        clock.utcnow(),
+        daily_usd=x.daily_budget_usd,
+        monthly_usd=x.monthly_budget_usd,
+        page_micro=x.page_size * per_page,
+        known=saved.spend,
+        dry_run=ctx.dry_run,
+    )
+    authors = None
+    if x.authors == "cache":
+        authors = AuthorResolver(
+            client,
+            store,
+            clock,
+            ttl_seconds=x.author_ttl_days * 86400,
+            rate=RateBudget(clock, budget, name="user lookup"),
+            spend=spend,
             dry_run=ctx.dry_run,
-            collected=found.collected,
         )
-        for name in watch.notify:
-            delivery.deliver(name, ctx.notifiers[name], state.deliveries[name])
+    parts = RunParts(
+        settings=settings,
+        store=store,
+        notifiers=ctx.notifiers,
+        clock=clock,
+        client=client,
+        rate=RateBudget(clock, budget, saved.rate),
+        spend=spend,
+        authors=authors,
+        locks={name: threading.Lock() for name in ctx.notifiers},
+        owner=ctx.owner,
+        dry_run=ctx.dry_run,
+    )
+    return parts, saved
+
+
+def _finish(parts: RunParts, summary: RunSummary) -> None:
+    """What the run keeps for the next one, and the spending guard's one alert per period."""
+    rate = parts.rate.state()
+    try:
+        if rate is not None:
+            parts.store.save_rate_state(rate)
+        if parts.spend.stopped is not None:
+            summary.budget = parts.spend.stopped
+            if parts.store.claim_alert(parts.spend.period):
+                title, text = parts.spend.alert_text()
+                for name in parts.settings.x.budget_notify:
+                    sent = parts.notifiers[name].send_alert(Alert(title, text))
+                    if not sent.ok:
+                        log.warning("budget alert to %s failed: %s", name, sent.error)
+    except StateError as exc:
+        log.warning("could not save the run's state: %s", exc)
 
 
 def run_once(ctx: RunContext) -> RunSummary:
     """Run every watch once and return the summary (see the README for its fields).
 
+    Watches run in a bounded pool of ``max_concurrent_watches`` workers, stalest first;
+    those the time budget leaves out are reported ``deferred`` and go first next run.
     Raises ConfigError / SecretsError before anything moves when configuration or
     credentials are wrong; everything after that is reported in the summary instead.
     """
@@ -146,25 +155,42 @@ def run_once(ctx: RunContext) -> RunSummary:
         secrets=ctx.secrets,
         replay_dir=settings.x.replay_dir if settings.x.source == "replay" else None,
     )
-    budget = Budget(ctx.budget_seconds or settings.time_budget_seconds, ctx.clock)
-    client = XClient(
-        session,
-        settings.x.api_base,
-        page_size=settings.x.page_size,
-        clock=ctx.clock,
-        budget=budget,
-        max_retries=settings.x.max_retries,
-        backoff_seconds=settings.x.backoff_seconds,
-        timeout_seconds=settings.x.timeout_seconds,
-    )
+    total = ctx.budget_seconds or settings.time_budget_seconds
+    budget = Budget(total, ctx.clock)
     if not ctx.dry_run:
         try:
             ctx.store.purge_expired(int(ctx.clock.now()))
         except StateError as exc:
             log.warning("could not purge expired outbox rows: %s", exc)
+    parts, saved = _build(ctx, session, budget)
+    # A watch starts only with time left for at least one request to X.
+    margin = min(settings.x.timeout_seconds, total / 10)
+    order = order_watches(settings.watches, saved.searched)
+    done = run_pool(
+        order,
+        lambda w: WatchRun(parts, w, queries[w.name]).run(),
+        lambda w: WatchResult(deferred="time budget"),
+        workers=settings.max_concurrent_watches,
+        may_start=lambda: budget.remaining() > margin,
+    )
+    by_name = {w.name: res for w, res in zip(order, done, strict=True)}
     summary = RunSummary(dry_run=ctx.dry_run)
     for watch in settings.watches:
-        res = _WatchRun(ctx, client, watch, queries[watch.name]).run()
-        summary.watches[watch.name] = res
-        log.info("watch done", extra={"watch": watch.name, "result": res.to_dict()})
+        summary.watches[watch.name] = by_name[watch.name]
+    now_s = int(ctx.clock.now())
+    try:
+        check_staleness(
+            summary.watches,
+            saved.searched,
+            ctx.store,
+            now_s,
+            settings.max_staleness_minutes,
+            dry_run=ctx.dry_run,
+        )
+    except StateError as exc:
+        log.warning("could not record deferred watches: %s", exc)
+    if not ctx.dry_run:
+        _finish(parts, summary)
+    elif parts.spend.stopped is not None:
+        summary.budget = parts.spend.stopped
     return summary

@@ -4,6 +4,7 @@ safe mark below which the outbox is known to be complete."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,12 +29,17 @@ def parse_time(value: str) -> datetime | None:
 
 @dataclass
 class SearchOutcome:
-    """What a watch's searches found and where each query's cursor may move."""
+    """Where each query's cursor may move (the mentions went to the sink page by page)."""
 
     states: dict[str, QueryState] = field(default_factory=dict)
-    collected: dict[int, Mention] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     mark: int | None = None
+    #: Why the run stopped a search itself (time budget, rate limit, spending budget).
+    deferred: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors and self.deferred is None
 
 
 def safe_mark(
@@ -56,15 +62,9 @@ def safe_mark(
     return mark
 
 
-def _time_of(mentions: list[Mention], tweet_id: int | None) -> str:
-    for m in mentions:
-        if m.id == tweet_id:
-            return m.created_at
-    return ""
-
-
 class WatchSearch:
-    """Searches one watch's queries once; accounts requests and reads into ``result``."""
+    """Searches one watch's queries once; each page read goes to ``sink`` (which stores it)
+    as it arrives; accounts requests and reads into ``result``."""
 
     def __init__(
         self,
@@ -73,16 +73,19 @@ class WatchSearch:
         queries: list[str],
         now: datetime,
         result: WatchResult,
+        sink: Callable[[list[Mention]], None],
     ) -> None:
         self.client = client
         self.watch = watch
         self.queries = queries
         self.now = now
         self.result = result
+        self.sink = sink
         self.errors: list[str] = []
+        self.deferred: str | None = None
 
     def run(self, state: WatchState) -> SearchOutcome:
-        """Every query from its cursor; nothing is stored here."""
+        """Every query from its cursor; cursors are returned, not saved."""
         prior_mark = state.mark
         first_run = prior_mark is None and not any(
             q.cursor is not None or q.started_at for q in state.queries.values()
@@ -91,15 +94,14 @@ class WatchSearch:
         incomplete: list[QueryState] = []
         for query in self.queries:
             key = query_key(query)
-            qs, found, complete = self._search_query(
+            qs, complete = self._search_query(
                 query, state.queries.get(key, QueryState()), prior_mark, first_run
             )
             out.states[key] = qs
             if not complete:
                 incomplete.append(qs)
-            for m in found:
-                out.collected.setdefault(m.id, m)
         out.errors = list(dict.fromkeys(self.errors))
+        out.deferred = self.deferred
         out.mark = safe_mark(out.states, incomplete, prior_mark)
         return out
 
@@ -109,6 +111,13 @@ class WatchSearch:
         self.result.posts_read += r.posts_read
         self.result.users_read += r.users_read
         self.result.warnings.extend(r.warnings)
+
+    def _stopped(self, r: SearchResult) -> None:
+        """Record why an incomplete search stopped: the run's own limit, or X's failure."""
+        if r.deferred is not None:
+            self.deferred = self.deferred or r.deferred
+        else:
+            self.errors.append(r.error or "incomplete search")
 
     def _window_start(self) -> datetime:
         return self.now - SEARCH_WINDOW + WINDOW_MARGIN
@@ -133,29 +142,31 @@ class WatchSearch:
             self._gap_warning(query)
             since, start = None, self._window_start()
         try:
-            return self.client.search(query, since_id=since, until_id=until_id, start_time=start)
+            return self.client.search(
+                query, since_id=since, until_id=until_id, start_time=start, sink=self.sink
+            )
         except CursorTooOld:
             self._gap_warning(query)
-            return self.client.search(query, until_id=until_id, start_time=self._window_start())
+            return self.client.search(
+                query, until_id=until_id, start_time=self._window_start(), sink=self.sink
+            )
 
     # -- one query -----------------------------------------------------------------------------
     def _search_query(
         self, query: str, qs: QueryState, prior_mark: int | None, first_run: bool
-    ) -> tuple[QueryState, list[Mention], bool]:
-        """Search one query; returns its new state, what it found, and whether it completed."""
+    ) -> tuple[QueryState, bool]:
+        """Search one query; returns its new state and whether it completed."""
         qs = dataclasses.replace(qs, query=query)
-        found: list[Mention] = []
 
         # 1. An earlier run read the newest pages but not the older ones: fill that gap first.
         if qs.pending_until is not None:
             r = self._search_since(query, qs, until_id=qs.pending_until)
             self._account(r)
-            found.extend(r.mentions)
             if not r.complete:
                 if r.oldest_id is not None:
                     qs.pending_until = min(qs.pending_until, r.oldest_id)
-                self.errors.append(r.error or "incomplete search")
-                return qs, found, False
+                self._stopped(r)
+                return qs, False
             qs.cursor, qs.cursor_time = qs.pending_top, qs.pending_top_time
             qs.pending_until = qs.pending_top = None
             qs.pending_top_time = ""
@@ -167,34 +178,32 @@ class WatchSearch:
             elif first_run:
                 return self._first_run(query, qs)
 
-        # 3. Everything newer than the cursor, every page.
+        # 3. Everything newer than the cursor, every page (each stored as it arrives).
         r = self._search_since(query, qs)
         self._account(r)
-        found.extend(r.mentions)
         if r.complete:
             if r.newest_id is not None and (qs.cursor is None or r.newest_id > qs.cursor):
-                qs.cursor = r.newest_id
-                qs.cursor_time = _time_of(r.mentions, r.newest_id)
+                qs.cursor, qs.cursor_time = r.newest_id, r.newest_time
         else:
-            self.errors.append(r.error or "incomplete search")
-            if r.mentions and r.oldest_id is not None and r.newest_id is not None:
+            self._stopped(r)
+            if r.count and r.oldest_id is not None and r.newest_id is not None:
                 qs.pending_until, qs.pending_top = r.oldest_id, r.newest_id
-                qs.pending_top_time = _time_of(r.mentions, r.newest_id)
-        return qs, found, r.complete
+                qs.pending_top_time = r.newest_time
+        return qs, r.complete
 
-    def _first_run(self, query: str, qs: QueryState) -> tuple[QueryState, list[Mention], bool]:
+    def _first_run(self, query: str, qs: QueryState) -> tuple[QueryState, bool]:
         backfill = self.watch.first_run == "backfill"
         limit = self.watch.backfill_limit if backfill else 10
-        r = self.client.search(query, limit=limit)
+        # "latest" reads a few posts for the cursor only: they are not stored.
+        r = self.client.search(query, limit=limit, sink=self.sink if backfill else None)
         self._account(r)
         if r.newest_id is None:
             if r.complete:  # nothing matches yet: start from now
                 qs.started_at = self.now.isoformat()
             else:
-                self.errors.append(r.error or "incomplete search")
-            return qs, [], r.complete
+                self._stopped(r)
+            return qs, r.complete
         if not r.complete:
             self.result.warnings.append(f"first run stopped early: {r.error}")
-        qs.cursor = r.newest_id
-        qs.cursor_time = _time_of(r.mentions, r.newest_id)
-        return qs, (r.mentions if backfill else []), True
+        qs.cursor, qs.cursor_time = r.newest_id, r.newest_time
+        return qs, True

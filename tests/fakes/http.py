@@ -69,7 +69,8 @@ class FakeServer:
                 )
                 with fake._lock:
                     fake.received.append(req)
-                    scripted = fake.script.popleft() if fake.script else None
+                    queue = fake.script_for(req)
+                    scripted = queue.popleft() if queue else None
                 reply = scripted(req) if callable(scripted) else scripted
                 if reply is None:
                     reply = fake.default(req)
@@ -124,6 +125,10 @@ class FakeServer:
 
     def default(self, req: Received) -> Reply:
         return Reply(404, {"title": "Not Found"})
+
+    def script_for(self, req: Received) -> deque[Reply | Callable[[Received], Reply]]:
+        """The queue of scripted answers ``req`` takes from (one queue unless overridden)."""
+        return self.script
 
     def then(self, *replies: Reply | Callable[[Received], Reply]) -> None:
         """Answer the next requests with ``replies``, in order, then go back to the default."""

@@ -1,46 +1,84 @@
-"""Fake X API v2 recent search; every request is checked against X's published OpenAPI spec."""
+"""Fake X API v2: recent search and user lookup, every request checked against X's published
+OpenAPI specs, with X's rate-limit headers (per endpoint, 15-minute windows)."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
+from mention_monitor.clock import Clock
 from mention_monitor.replay import SearchArchive
-from mention_monitor.xsource import SEARCH_PATH
+from mention_monitor.xsource import SEARCH_PATH, USERS_PATH
 from tests.fakes.http import FakeServer, Received, Reply
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "x-search-recent.openapi.json"
-LOCAL_SPEC = Path(__file__).resolve().parent / "x-search-recent.openapi.json"
+HERE = Path(__file__).resolve().parent
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
-def load_spec() -> dict[str, Any]:
-    """The recent-search operation from X's OpenAPI spec (a copy is kept beside this file)."""
-    path = SPEC_PATH if SPEC_PATH.is_file() else LOCAL_SPEC
+def _spec(name: str) -> dict[str, Any]:
+    """An X OpenAPI spec from the shared data (a copy is kept beside this file)."""
+    path = SHARED / name if (SHARED / name).is_file() else HERE / name
     spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return spec
 
 
+def load_spec() -> dict[str, Any]:
+    """The recent-search operation from X's OpenAPI spec."""
+    return _spec("x-search-recent.openapi.json")
+
+
 SPEC = load_spec()
 PARAMS = {p["name"]: p for p in SPEC["parameters"]}
+USERS_SPEC = _spec("x-users-lookup.openapi.json")
+_USERS_REGISTRY = Registry().with_resource(
+    "urn:x-users", Resource.from_contents(USERS_SPEC, default_specification=DRAFT202012)
+)
 
 
-def spec_violations(query: dict[str, str]) -> list[str]:
-    """Reasons ``query`` does not satisfy the spec's parameters (empty when it does)."""
+def _resolve(node: Any) -> Any:
+    """A users-spec node with its local ``$ref``s inlined (parameters only: no cycles)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = USERS_SPEC
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            return _resolve(target)
+        return {k: _resolve(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v) for v in node]
+    return node
+
+
+USERS_PARAMS = {
+    p["name"]: p for p in _resolve(USERS_SPEC["paths"][USERS_PATH]["get"]["parameters"])
+}
+
+#: Spec 2.167's ``post.fields`` enum lacks ``author_id`` although its Post schema has the
+#: field and X's docs (and spec 2.162's ``tweet.fields``) list it; the field is accepted.
+FIELD_GAPS = {"post.fields": {"author_id"}}
+
+
+def _violations(query: dict[str, str], params: dict[str, Any]) -> list[str]:
     problems = []
-    for name, param in PARAMS.items():
+    for name, param in params.items():
         if param.get("required") and name not in query:
             problems.append(f"missing required parameter {name}")
     for name, raw in query.items():
-        if name not in PARAMS:
+        if name not in params:
             problems.append(f"unknown parameter {name}")
             continue
-        schema = PARAMS[name]["schema"]
+        schema = params[name]["schema"]
         value: Any = raw
         if schema.get("type") == "array":
-            value = raw.split(",")
+            value = [v for v in raw.split(",") if v not in FIELD_GAPS.get(name, set())] or [raw]
         elif schema.get("type") == "integer":
             try:
                 value = int(raw)
@@ -51,11 +89,56 @@ def spec_violations(query: dict[str, str]) -> list[str]:
             jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker())
         except jsonschema.ValidationError as exc:
             problems.append(f"{name}: {exc.message}")
+    return problems
+
+
+def spec_violations(query: dict[str, str]) -> list[str]:
+    """Reasons ``query`` does not satisfy the recent-search spec (empty when it does)."""
+    problems = _violations(query, PARAMS)
     if "since_id" in query and "start_time" in query:
         problems.append("since_id cannot be combined with start_time")
     if "until_id" in query and "end_time" in query:
         problems.append("until_id cannot be combined with end_time")
     return problems
+
+
+def users_spec_violations(query: dict[str, str]) -> list[str]:
+    """Reasons a ``GET /2/users`` query does not satisfy the users-lookup spec."""
+    return _violations(query, USERS_PARAMS)
+
+
+def users_response_violations(body: dict[str, Any]) -> list[str]:
+    """Reasons a ``GET /2/users`` answer does not satisfy its 200 schema."""
+    schema = {"$ref": "urn:x-users#/components/schemas/GetUsersByIdsResponse"}
+    validator = jsonschema.Draft202012Validator(schema, registry=_USERS_REGISTRY)
+    return [e.message for e in validator.iter_errors(body)]
+
+
+class RateWindow:
+    """One endpoint's rate limit as X counts it: ``limit`` requests per 15-minute window
+    from the window's first request; ``x-rate-limit-*`` headers on every answer."""
+
+    def __init__(self, limit: int, clock: Clock) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.reset = 0
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def hit(self) -> tuple[bool, dict[str, str]]:
+        """Count one request: whether it is allowed, and the headers to answer with."""
+        with self._lock:
+            now = self.clock.now()
+            if now >= self.reset:
+                self.reset, self.used = int(now) + 15 * 60, 0
+            self.used += 1
+            allowed = self.used <= self.limit
+            headers = {
+                "x-rate-limit-limit": str(self.limit),
+                "x-rate-limit-remaining": str(max(0, self.limit - self.used)),
+                "x-rate-limit-reset": str(self.reset),
+            }
+            return allowed, headers
 
 
 def make_users(n: int = 5, base_followers: int = 100) -> list[dict[str, Any]]:
@@ -110,17 +193,45 @@ def make_posts(
 
 
 class FakeX(FakeServer):
-    """Serves ``archive`` like X; records every request and any spec violation in it."""
+    """Serves ``archive`` like X; records every request and any spec violation in it.
 
-    def __init__(self, archive: SearchArchive | None = None) -> None:
+    Rate limits run on ``clock`` (the tests' fake clock): 450 searches and 300 user lookups
+    per 15 minutes, 429 past them. ``latency`` delays every answer; ``on_search`` is called
+    with each search request (a test can advance its clock there).
+    """
+
+    def __init__(
+        self,
+        archive: SearchArchive | None = None,
+        *,
+        clock: Clock | None = None,
+        latency: float = 0.0,
+        search_limit: int = 450,
+        users_limit: int = 300,
+    ) -> None:
         super().__init__()
         self.archive = archive or SearchArchive(users=make_users())
+        self.clock = clock or Clock()
+        self.latency = latency
         self.violations: list[str] = []
+        #: Fixed ``x-rate-limit-remaining`` on every search answer (``None``: count for real).
         self.rate_limit_remaining: int | None = None
+        self.windows = {
+            SEARCH_PATH: RateWindow(search_limit, self.clock),
+            USERS_PATH: RateWindow(users_limit, self.clock),
+        }
+        self.on_search: Callable[[Received], None] | None = None
         #: Every post ID sent, with repeats: X bills each one.
         self.served_ids: list[int] = []
         #: (query, post ID) for every post sent: a query must never read a post twice.
         self.served_pairs: list[tuple[str, int]] = []
+        #: Every user object sent (search expansions and lookups), with repeats: X bills each.
+        self.users_served: list[str] = []
+        #: How many requests were answered 429.
+        self.throttled = 0
+        #: Scripted answers for user lookups (``script`` is for searches only).
+        self.users_script: deque[Reply | Callable[[Received], Reply]] = deque()
+        self._served_lock = threading.Lock()
 
     def add_posts(self, posts: list[dict[str, Any]], users: list[dict[str, Any]] | None = None):
         self.archive.add(posts, users or [])
@@ -129,31 +240,72 @@ class FakeX(FakeServer):
     def searches(self) -> list[Received]:
         return [r for r in self.received if r.path == SEARCH_PATH]
 
+    @property
+    def lookups(self) -> list[Received]:
+        return [r for r in self.received if r.path == USERS_PATH]
+
+    def script_for(self, req: Received) -> deque[Reply | Callable[[Received], Reply]]:
+        return self.users_script if req.path == USERS_PATH else self.script
+
+    def users_then(self, *replies: Reply | Callable[[Received], Reply]) -> None:
+        """Answer the next user lookups with ``replies``, then go back to the default."""
+        with self._lock:
+            self.users_script.extend(replies)
+
+    def _invalid(self, problems: list[str]) -> Reply:
+        self.violations.extend(problems)
+        return Reply(
+            400,
+            {
+                "title": "Invalid Request",
+                "detail": "; ".join(problems),
+                "type": "https://api.x.com/2/problems/invalid-request",
+            },
+        )
+
+    def _throttled(self, headers: dict[str, str]) -> Reply:
+        with self._served_lock:
+            self.throttled += 1
+        body = {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank"}
+        return Reply(429, {**body, "status": 429}, headers, delay=self.latency)
+
     def default(self, req: Received) -> Reply:
+        if req.path == USERS_PATH:
+            return self._users(req)
         if req.path != SEARCH_PATH:
             return Reply(404, {"title": "Not Found", "detail": req.path, "type": "about:blank"})
         problems = spec_violations(req.query)
         if problems:
-            self.violations.extend(problems)
-            return Reply(
-                400,
-                {
-                    "title": "Invalid Request",
-                    "detail": "; ".join(problems),
-                    "type": "https://api.x.com/2/problems/invalid-request",
-                },
-            )
-        headers = {}
+            return self._invalid(problems)
+        if self.on_search is not None:
+            self.on_search(req)
+        allowed, headers = self.windows[SEARCH_PATH].hit()
         if self.rate_limit_remaining is not None:
-            headers = {
-                "x-rate-limit-limit": "450",
-                "x-rate-limit-remaining": str(self.rate_limit_remaining),
-                "x-rate-limit-reset": "0",
-            }
+            headers["x-rate-limit-remaining"] = str(self.rate_limit_remaining)
+        elif not allowed:
+            return self._throttled(headers)
         body = self.archive.answer(req.query)
-        self.served_ids.extend(int(p["id"]) for p in body.get("data", []))
-        self.served_pairs.extend((req.query["query"], int(p["id"])) for p in body.get("data", []))
-        return Reply(200, body, headers)
+        with self._served_lock:
+            self.served_ids.extend(int(p["id"]) for p in body.get("data", []))
+            self.served_pairs.extend(
+                (req.query["query"], int(p["id"])) for p in body.get("data", [])
+            )
+            users = (body.get("includes") or {}).get("users") or []
+            self.users_served.extend(str(u["id"]) for u in users)
+        return Reply(200, body, headers, delay=self.latency)
+
+    def _users(self, req: Received) -> Reply:
+        problems = users_spec_violations(req.query)
+        if problems:
+            return self._invalid(problems)
+        allowed, headers = self.windows[USERS_PATH].hit()
+        if not allowed:
+            return self._throttled(headers)
+        body = self.archive.lookup(req.query)
+        data = body.get("data") or []
+        with self._served_lock:
+            self.users_served.extend(str(u["id"]) for u in data)
+        return Reply(200, body, headers, delay=self.latency)
 
 
 def rate_limited(reset_epoch: float) -> Reply:

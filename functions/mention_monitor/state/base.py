@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,14 @@ QUERY_PREFIX = "Q#"
 DELIVERY_PREFIX = "D#"
 MARK = "MARK"
 LEASE = "LEASE"
+
+#: The pseudo-watch that holds run-wide records; watch names are never empty.
+META = ""
+SEARCHED_PREFIX = "S#"  # S#<watch>: when the watch was last searched completely
+SPEND_PREFIX = "$#"  # $#D#2026-11-25, $#M#2026-11: X spend in micro-dollars
+ALERT_PREFIX = "!#"  # !#D#2026-11-25: the budget alert of that period went out
+RATE = "RATE"  # X's recent-search rate limit as last seen
+OUTBOX_CHUNK = 500  # outbox rows per read during delivery
 
 
 @dataclass
@@ -69,6 +78,33 @@ class WatchState:
     deliveries: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Searched:
+    """When a watch was last searched completely (``complete``), or, for a watch never
+    searched completely, when it was first left out."""
+
+    at: int
+    complete: bool
+
+
+@dataclass(frozen=True)
+class RateState:
+    """X's recent-search rate limit as the last run saw it (``reset`` in epoch seconds)."""
+
+    limit: int
+    remaining: int
+    reset: int
+
+
+@dataclass
+class RunState:
+    """What a run reads of the run-wide records before it starts (one read)."""
+
+    searched: dict[str, Searched] = field(default_factory=dict)
+    rate: RateState | None = None
+    spend: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass
 class Record:
     """A control record as the backends store it: a key, an integer cursor, a JSON blob."""
@@ -87,7 +123,8 @@ class StateStore(ABC):
 
     # -- backend primitives --------------------------------------------------------------
     @abstractmethod
-    def _records(self, watch: str) -> list[Record]: ...
+    def _records(self, watch: str, prefix: str = "") -> list[Record]:
+        """The watch's control records (those whose key starts with ``prefix``)."""
 
     @abstractmethod
     def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
@@ -95,6 +132,10 @@ class StateStore(ABC):
 
     @abstractmethod
     def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool: ...
+
+    @abstractmethod
+    def _add(self, watch: str, sk: str, amount: int) -> int:
+        """Add ``amount`` to the record's cursor atomically (0 when missing); the new value."""
 
     @abstractmethod
     def _delete(self, watch: str, sks: list[str] | None) -> int:
@@ -105,8 +146,11 @@ class StateStore(ABC):
         """Store mentions not yet stored; return how many were new."""
 
     @abstractmethod
-    def _outbox(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
-        """Unexpired outbox mentions with above < id <= upto, ascending."""
+    def _outbox_page(
+        self, watch: str, above: int, upto: int, now: int, limit: int
+    ) -> tuple[list[Mention], int | None]:
+        """Unexpired outbox mentions with above < id <= upto, ascending, from at most ``limit``
+        rows; and the ID to go on above (``None`` when the range is exhausted)."""
 
     @abstractmethod
     def _outbox_count(self, watch: str, now: int) -> int: ...
@@ -119,6 +163,14 @@ class StateStore(ABC):
 
     @abstractmethod
     def _release(self, watch: str, owner: str) -> None: ...
+
+    @abstractmethod
+    def _get_authors(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], int]]:
+        """Cached X user objects by ID, each with the time it was fetched."""
+
+    @abstractmethod
+    def _put_authors(self, users: list[dict[str, Any]], fetched_at: int, expires_at: int) -> None:
+        """Cache X user objects (replacing older copies)."""
 
     # -- public API ----------------------------------------------------------------------
     def load(self, watch: str) -> WatchState:
@@ -159,16 +211,86 @@ class StateStore(ABC):
         unique = {m.id: m for m in mentions}
         return self._put_outbox(watch, list(unique.values()), expires_at) if unique else 0
 
+    def iter_pending(
+        self, watch: str, above: int, upto: int, now: int, chunk: int = OUTBOX_CHUNK
+    ) -> Iterator[list[Mention]]:
+        """Outbox mentions with above < id <= upto in ascending chunks (bounded memory)."""
+        after: int | None = above
+        while after is not None and after < upto:
+            page, after = self._outbox_page(watch, after, upto, now, chunk)
+            if page:
+                yield page
+
     def pending(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
-        if upto <= above:
-            return []
-        return self._outbox(watch, above, upto, now)
+        return [m for page in self.iter_pending(watch, above, upto, now) for m in page]
 
     def acquire_lease(self, watch: str, owner: str, now: int, ttl: int) -> bool:
         return self._acquire(watch, owner, now, now + ttl)
 
     def release_lease(self, watch: str, owner: str) -> None:
         self._release(watch, owner)
+
+    # -- run-wide records: staleness, spend, alerts, rate limit ------------------------
+    def run_state(self, periods: list[str]) -> RunState:
+        """Staleness of every watch, X's rate limit and the spend of ``periods``: one read."""
+        out = RunState(spend=dict.fromkeys(periods, 0))
+        for rec in self._records(META):
+            if rec.cursor is None:
+                continue
+            if rec.sk.startswith(SEARCHED_PREFIX):
+                complete = bool(rec.data.get("complete"))
+                out.searched[rec.sk[len(SEARCHED_PREFIX) :]] = Searched(rec.cursor, complete)
+            elif rec.sk.startswith(SPEND_PREFIX) and rec.sk[len(SPEND_PREFIX) :] in out.spend:
+                out.spend[rec.sk[len(SPEND_PREFIX) :]] = rec.cursor
+            elif rec.sk == RATE:
+                limit, remaining = rec.data.get("limit", 0), rec.data.get("remaining", 0)
+                out.rate = RateState(int(limit), int(remaining), rec.cursor)
+        return out
+
+    def searched(self) -> dict[str, Searched]:
+        """When each watch was last searched completely (or first left out)."""
+        return {
+            rec.sk[len(SEARCHED_PREFIX) :]: Searched(rec.cursor, bool(rec.data.get("complete")))
+            for rec in self._records(META, SEARCHED_PREFIX)
+            if rec.cursor is not None
+        }
+
+    def mark_searched(self, watch: str, at: int) -> bool:
+        """The watch's searches all completed at ``at``; forward only."""
+        return self._put_forward(META, SEARCHED_PREFIX + watch, at, {"complete": True})
+
+    def note_deferred(self, watch: str, at: int) -> bool:
+        """A watch never searched completely was left out at ``at`` (only the first time)."""
+        return self._put_if_missing(META, SEARCHED_PREFIX + watch, at, {"complete": False})
+
+    def spend(self, periods: list[str]) -> dict[str, int]:
+        """Micro-dollars spent in each period key (``D#2026-11-25``, ``M#2026-11``)."""
+        found = {
+            rec.sk[len(SPEND_PREFIX) :]: int(rec.cursor or 0)
+            for rec in self._records(META, SPEND_PREFIX)
+        }
+        return {p: found.get(p, 0) for p in periods}
+
+    def add_spend(self, periods: list[str], micro_usd: int) -> dict[str, int]:
+        """Add to each period's spend atomically; the new totals."""
+        return {p: self._add(META, SPEND_PREFIX + p, micro_usd) for p in periods}
+
+    def claim_alert(self, period: str) -> bool:
+        """True for the one caller that may send the budget alert of ``period``."""
+        return self._put_if_missing(META, ALERT_PREFIX + period, 0, {})
+
+    def save_rate_state(self, rate: RateState) -> None:
+        self._put_forward(
+            META, RATE, rate.reset, {"limit": rate.limit, "remaining": rate.remaining}
+        )
+
+    def get_authors(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], int]]:
+        """Cached X user objects with their fetch times (100 IDs at most per call)."""
+        return self._get_authors(ids) if ids else {}
+
+    def put_authors(self, users: list[dict[str, Any]], fetched_at: int, expires_at: int) -> None:
+        if users:
+            self._put_authors(users, fetched_at, expires_at)
 
     def reset(self, watch: str, notifier: str | None = None) -> int:
         """Forget a notifier's delivery cursor, or everything about a watch."""
@@ -179,7 +301,10 @@ class StateStore(ABC):
     def show(self, now: int) -> list[dict[str, Any]]:
         """Cursors and outbox sizes of every watch, for ``state show``."""
         out = []
+        searched = self.searched()
         for watch in self._watches():
+            if watch == META:
+                continue
             st = self.load(watch)
             out.append(
                 {
@@ -200,6 +325,8 @@ class StateStore(ABC):
                     "outbox": self._outbox_count(watch, now),
                 }
             )
+            if watch in searched and searched[watch].complete:
+                out[-1]["last_searched"] = searched[watch].at
         return out
 
     def purge_expired(self, now: int) -> int:

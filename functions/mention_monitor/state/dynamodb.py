@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,14 @@ def _outbox_pk(watch: str) -> str:
     return f"O#{watch}"
 
 
+def _author_pk(user_id: str) -> str:
+    return f"U#{user_id}"
+
+
+AUTHOR_SK = "U"
+BATCH_GET_MAX, BATCH_WRITE_MAX = 100, 25
+
+
 def _id_sk(tweet_id: int) -> str:
     return f"{tweet_id:0{ID_WIDTH}d}"
 
@@ -39,12 +48,15 @@ class DynamoStore(StateStore):
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
         self._client = client
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb", max_attempts=5)
-        return self._client
+        # A boto3 client is thread-safe once built; building one is not: once, under a lock.
+        with self._lock:
+            if self._client is None:
+                self._client = aws.client("dynamodb", max_attempts=5)
+            return self._client
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         with aws.aws_errors(
@@ -99,10 +111,15 @@ class DynamoStore(StateStore):
                 return items
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
-    def _records(self, watch: str) -> list[Record]:
+    def _records(self, watch: str, prefix: str = "") -> list[Record]:
+        values: dict[str, Any] = {":pk": {"S": _control_pk(watch)}}
+        condition = "pk = :pk"
+        if prefix:
+            condition += " AND begins_with(sk, :p)"
+            values[":p"] = {"S": prefix}
         items = self._query_all(
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": _control_pk(watch)}},
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             ConsistentRead=True,
         )
         out = []
@@ -139,6 +156,18 @@ class DynamoStore(StateStore):
             Item=self._item(watch, sk, cursor, data),
             ConditionExpression="attribute_not_exists(pk)",
         )
+
+    def _add(self, watch: str, sk: str, amount: int) -> int:
+        # ADD is atomic: concurrent workers and overlapping runs all count.
+        resp = self._call(
+            "update_item",
+            Key={PK: {"S": _control_pk(watch)}, SK: {"S": sk}},
+            UpdateExpression="ADD #c :a",
+            ExpressionAttributeNames={"#c": "cursor"},
+            ExpressionAttributeValues={":a": {"N": str(amount)}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(resp["Attributes"]["cursor"]["N"])
 
     def _delete(self, watch: str, sks: list[str] | None) -> int:
         keys: list[dict[str, Any]]
@@ -222,8 +251,11 @@ class DynamoStore(StateStore):
                 raise StateError(f"state: DynamoDB unreachable: {type(exc).__name__}") from None
         return self._put_outbox_one_by_one(watch, pending, expires_at)
 
-    def _outbox(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
-        items = self._query_all(
+    def _outbox_page(
+        self, watch: str, above: int, upto: int, now: int, limit: int
+    ) -> tuple[list[Mention], int | None]:
+        resp = self._call(
+            "query",
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
             ExpressionAttributeValues={
                 ":pk": {"S": _outbox_pk(watch)},
@@ -231,12 +263,16 @@ class DynamoStore(StateStore):
                 ":hi": {"S": _id_sk(upto)},
             },
             ConsistentRead=True,
+            Limit=limit,
         )
-        return [
+        items = resp.get("Items", [])
+        page = [
             Mention.from_json(i["body"]["S"])
             for i in items
             if int(Decimal(i.get(TTL_ATTR, {}).get("N", "0"))) > now
         ]
+        more = "LastEvaluatedKey" in resp and items
+        return page, (int(items[-1]["tweet_id"]["N"]) if more else None)
 
     def _outbox_count(self, watch: str, now: int) -> int:
         items = self._query_all(
@@ -253,7 +289,8 @@ class DynamoStore(StateStore):
             resp = self._call("scan", **kwargs)
             for item in resp.get("Items", []):
                 pk = item[PK]["S"]
-                names.add(pk[2:])
+                if pk.startswith(("W#", "O#")):  # not authors (U#)
+                    names.add(pk[2:])
             if "LastEvaluatedKey" not in resp:
                 return sorted(names)
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
@@ -281,3 +318,53 @@ class DynamoStore(StateStore):
             ExpressionAttributeNames={"#o": "owner"},
             ExpressionAttributeValues={":me": {"S": owner}},
         )
+
+    # -- authors -------------------------------------------------------------------------
+    def _get_authors(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], int]]:
+        out: dict[str, tuple[dict[str, Any], int]] = {}
+        for i in range(0, len(ids), BATCH_GET_MAX):
+            chunk = ids[i : i + BATCH_GET_MAX]
+            keys = [{PK: {"S": _author_pk(a)}, SK: {"S": AUTHOR_SK}} for a in chunk]
+            request: dict[str, Any] = {self.table: {"Keys": keys}}
+            for _ in range(5):  # unprocessed keys (throttling) are tried again, then skipped
+                with aws.aws_errors(
+                    StateError,
+                    f"state: DynamoDB batch_get_item on {self.table!r} failed",
+                    "state: DynamoDB unreachable",
+                ):
+                    resp = self.client.batch_get_item(RequestItems=request)
+                for item in resp.get("Responses", {}).get(self.table, []):
+                    user = json.loads(item["body"]["S"])
+                    out[str(user.get("id"))] = (user, int(item["fetched_at"]["N"]))
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return out
+
+    def _put_authors(self, users: list[dict[str, Any]], fetched_at: int, expires_at: int) -> None:
+        for i in range(0, len(users), BATCH_WRITE_MAX):
+            puts = [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            PK: {"S": _author_pk(str(u["id"]))},
+                            SK: {"S": AUTHOR_SK},
+                            "body": {"S": dumps(u)},
+                            "fetched_at": {"N": str(fetched_at)},
+                            TTL_ATTR: {"N": str(expires_at)},  # DynamoDB deletes it later
+                        }
+                    }
+                }
+                for u in users[i : i + BATCH_WRITE_MAX]
+            ]
+            request: dict[str, Any] = {self.table: puts}
+            for _ in range(5):
+                with aws.aws_errors(
+                    StateError,
+                    f"state: DynamoDB batch_write_item on {self.table!r} failed",
+                    "state: DynamoDB unreachable",
+                ):
+                    resp = self.client.batch_write_item(RequestItems=request)
+                request = resp.get("UnprocessedItems") or {}
+                if not request:
+                    break

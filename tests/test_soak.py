@@ -1,4 +1,5 @@
-"""Soak: 200 consecutive runs with seeded random faults; the invariants hold after each run."""
+"""Soak: 200 consecutive runs of four watches (four workers, SQLite and DynamoDB) with seeded
+random faults; the invariants hold after each run."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import pytest
 
 from mention_monitor.config import load_settings
 from mention_monitor.notifiers import Notifier
-from mention_monitor.state import make_store
 from tests.conftest import basic_config, delivered_ids, run_monitor
 from tests.fakes.http import Reply
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.xapi import make_posts, rate_limited, server_error
 from tests.invariants import Ledger, assert_exactly_once, assert_read_once
+from tests.scale import backend, open_store  # noqa: F401 - backend is a fixture
 
 RUNS = 200
 SEED = 20261125
@@ -52,22 +53,42 @@ class FlakySmtp(FakeSmtp):
         return await super().handle_DATA(server, session, envelope)
 
 
+WATCHES = "abcd"  # watch k searches acmecorporation{k} and betacorporation{k}
+
+
 @pytest.mark.soak
 def test_soak_200_runs_with_random_faults(
-    tmp_path, fake_x, clock, bearer, monkeypatch, register_notifier
+    tmp_path, fake_x, clock, bearer, monkeypatch, register_notifier, backend
 ):
     slack = FakeSlack().start()
     monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", slack.webhook_url)
     smtp = FlakySmtp().__enter__()
     try:
         register_notifier("chaos", Chaos)
-        _soak(tmp_path, fake_x, clock, slack, smtp)
+        _soak(tmp_path, fake_x, clock, slack, smtp, backend)
     finally:
         smtp.__exit__(None, None, None)
         slack.stop()
 
 
-def _soak(tmp_path, fake_x, clock, slack, smtp):
+def _watches(text: str, backend: str, tmp_path) -> str:
+    """The config with four watches of two queries each, on ``backend``."""
+    head, watch = text.split("[[watches]]\n", 1)
+    watch, notifiers = watch.split("\n[notifiers.", 1)
+    out = head
+    for k in WATCHES:
+        out += "[[watches]]\n" + watch.replace('name = "Acme"', f'name = "W-{k}"').replace(
+            'terms = ["acme"]', f'terms = ["acmecorporation{k}", "betacorporation{k}"]'
+        ) + "\n"
+    if backend == "dynamodb":
+        out = out.replace(
+            f'backend = "sqlite"\npath = "{tmp_path / "state.db"}"',
+            'backend = "dynamodb"\ntable = "mm-scale"',
+        )
+    return out + "\n[notifiers." + notifiers
+
+
+def _soak(tmp_path, fake_x, clock, slack, smtp, backend):
     rng = random.Random(SEED)
     Chaos.rng = random.Random(SEED + 1)
     Chaos.got = []
@@ -96,12 +117,14 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
         """,
     )
     text = cfg.read_text().replace(
-        'terms = ["acme"]', 'terms = ["acmecorporation", "betacorporation"]'
-    ).replace("backoff_seconds = 0", "backoff_seconds = 0\nmax_query_length = 40", 1)
-    cfg.write_text(text)
+        "backoff_seconds = 0", "backoff_seconds = 0\nmax_query_length = 40", 1
+    )
+    cfg.write_text(_watches(text, backend, tmp_path))
     settings = load_settings(cfg)
-    store = make_store("sqlite", path=settings.state.path)
-    ledger = Ledger()
+    assert settings.max_concurrent_watches == 4 and len(settings.watches) == 4
+    assert settings.state.backend == backend
+    store = open_store(settings)
+    ledgers = {w.name: Ledger() for w in settings.watches}
     expected: set[int] = set()
     next_id = 1_000
     ok = lambda r: fake_x.default(r)  # noqa: E731
@@ -115,7 +138,9 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
     for i in range(RUNS):
         burst = rng.choice([0, 0, 1, 3, 12, 25])
         for _ in range(burst):
+            k = rng.choice(WATCHES)
             term = rng.choice(["acmecorporation", "betacorporation", "acmecorporation betacorporation"])
+            term = " ".join(t + k for t in term.split())
             posts = make_posts(1, first_id=next_id, text=term)
             next_id += rng.randint(1, 5_000)
             fake_x.add_posts(posts)
@@ -136,9 +161,11 @@ def _soak(tmp_path, fake_x, clock, slack, smtp):
         clock.advance(900)
         summary = run_monitor(settings, store, clock
         )
-        for key in summary["watches"]["Acme"]["failed"]:
-            failures[key] = failures.get(key, 0) + 1
-        ledger.check_cursors_forward(store, "Acme")
+        for w in summary["watches"].values():
+            for key in w["failed"]:
+                failures[key] = failures.get(key, 0) + 1
+        for watch, ledger in ledgers.items():
+            ledger.check_cursors_forward(store, watch)
         # nothing delivered twice, nothing delivered that does not exist
         seen = (
             ("out", delivered_ids(tmp_path / "out")), ("chaos", Chaos.got),

@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate config and secrets; print each watch's queries")
     _config_arg(check)
+    check.add_argument(
+        "--schedule",
+        metavar="EXPR",
+        help="schedule to rate against X's limit, e.g. 'rate(5 minutes)' "
+        "(default: template.yaml's ScheduleExpression)",
+    )
 
     state = sub.add_parser("state", help="inspect or change stored cursors")
     _config_arg(state)
@@ -111,12 +117,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from mention_monitor.query import plan_queries
+    from mention_monitor.schedule import rate_share, template_schedule
     from mention_monitor.wiring import secret_provider
 
     settings = _settings(args)
     queries = plan_queries(settings)
     keys = settings.required_secret_keys()
     secret_provider(settings).require(keys)
+    schedule = args.schedule or template_schedule(settings.config_path)
+    rate = rate_share(sum(len(qs) for qs in queries.values()), schedule)
     _emit(
         {
             "ok": True,
@@ -125,8 +134,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             "watches": {
                 name: [{"query": q, "length": len(q)} for q in qs] for name, qs in queries.items()
             },
+            "rate_limit": rate,
         }
     )
+    if "warning" in rate:
+        sys.stderr.write(f"mention-monitor: warning: {rate['warning']}\n")
     return EXIT_OK
 
 
@@ -141,7 +153,15 @@ def cmd_state(args: argparse.Namespace) -> int:
         if args.state_command == "init":
             _emit({"ok": True, "state": store.init()})
         elif args.state_command == "show":
-            _emit({"ok": True, "watches": store.show(int(time.time()))})
+            from mention_monitor.spend import spend_report
+
+            _emit(
+                {
+                    "ok": True,
+                    "watches": store.show(int(time.time())),
+                    "spend": spend_report(store, settings.x, time.time()),
+                }
+            )
         else:
             names = {w.name for w in settings.watches}
             if args.watch not in names:

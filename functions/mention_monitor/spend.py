@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+from mention_monitor.config import XSettings
 from mention_monitor.results import POST_PRICE_USD, USER_PRICE_USD
 from mention_monitor.state import StateStore
 
@@ -113,3 +115,20 @@ class SpendGuard:
             "gap stays inside X's seven-day search window."
         )
         return title, text
+
+
+def spend_report(store: StateStore, x: XSettings, now: float) -> dict[str, Any]:
+    """What ``state show`` says of X spend: today's and this month's, against the budgets."""
+    day, month = periods(datetime.fromtimestamp(now, UTC))
+    spent = store.spend([day, month])
+    out: dict[str, Any] = {
+        "day": day[2:],
+        "day_usd": usd(spent[day]),
+        "month": month[2:],
+        "month_usd": usd(spent[month]),
+    }
+    if x.daily_budget_usd is not None:
+        out["daily_budget_usd"] = x.daily_budget_usd
+    if x.monthly_budget_usd is not None:
+        out["monthly_budget_usd"] = x.monthly_budget_usd
+    return out

@@ -21,6 +21,15 @@ class Received:
     message: EmailMessage
     raw: bytes
 
+    @property
+    def tweet_ids(self) -> list[int]:
+        """Tweet IDs linked in the plain-text part (parsed once)."""
+        if "_ids" not in self.__dict__:
+            text = self.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            self.__dict__["_ids"] = [int(x) for x in re.findall(r"/status/(\d+)", text)]
+        ids: list[int] = self.__dict__["_ids"]
+        return ids
+
 
 @dataclass
 class FakeSmtp:
@@ -53,11 +62,7 @@ class FakeSmtp:
     @property
     def tweet_ids(self) -> list[int]:
         """Tweet IDs linked in every plain-text part received, in order, with repeats."""
-        return [
-            int(x)
-            for m in self.messages
-            for x in re.findall(r"/status/(\d+)", m.message.get_body(("plain",)).get_content())
-        ]
+        return [i for m in self.messages for i in m.tweet_ids]
 
     def __enter__(self) -> FakeSmtp:
         kwargs: dict[str, Any] = {}

@@ -229,6 +229,8 @@ class FakeX(FakeServer):
         self.users_served: list[str] = []
         #: How many requests were answered 429.
         self.throttled = 0
+        #: Scripted answers for searches whose query contains a key (see ``then_for``).
+        self.query_scripts: dict[str, deque[Reply | Callable[[Received], Reply]]] = {}
         #: Scripted answers for user lookups (``script`` is for searches only).
         self.users_script: deque[Reply | Callable[[Received], Reply]] = deque()
         self._served_lock = threading.Lock()
@@ -245,7 +247,18 @@ class FakeX(FakeServer):
         return [r for r in self.received if r.path == USERS_PATH]
 
     def script_for(self, req: Received) -> deque[Reply | Callable[[Received], Reply]]:
-        return self.users_script if req.path == USERS_PATH else self.script
+        if req.path == USERS_PATH:
+            return self.users_script
+        for needle, queue in self.query_scripts.items():
+            if queue and needle in req.query.get("query", ""):
+                return queue
+        return self.script
+
+    def then_for(self, needle: str, *replies: Reply | Callable[[Received], Reply]) -> None:
+        """Answer the next searches whose query contains ``needle`` with ``replies`` (so
+        workers searching other watches at the same time do not take them)."""
+        with self._lock:
+            self.query_scripts.setdefault(needle, deque()).extend(replies)
 
     def users_then(self, *replies: Reply | Callable[[Received], Reply]) -> None:
         """Answer the next user lookups with ``replies``, then go back to the default."""

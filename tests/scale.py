@@ -1,0 +1,147 @@
+"""Helpers for the scale tests: many watches, on SQLite or DynamoDB (moto)."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mention_monitor.config import Settings, load_settings
+from mention_monitor.state import StateStore, make_store
+from tests.conftest import FakeClock, run_monitor, toml_config
+
+BACKENDS = ["sqlite", "dynamodb"]
+TABLE = "mm-scale"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test runs on both backends (DynamoDB on in-process moto)."""
+    if request.param == "dynamodb":
+        request.getfixturevalue("moto_aws")
+    return str(request.param)
+
+
+def term(i: int) -> str:
+    """Watch ``i``'s term: fixed width, so no term is part of another."""
+    return f"brand{i:03d}"
+
+
+def name(i: int) -> str:
+    return f"W{i:03d}"
+
+
+def multi_config(
+    tmp_path: Path,
+    api_base: str,
+    watches: int,
+    *,
+    backend: str = "sqlite",
+    page_size: int = 100,
+    notify: str = '["out"]',
+    notifiers: str | None = None,
+    top: str = "",
+    x: str = "",
+    first_run: str = "backfill",
+    file: str = "monitor.toml",
+) -> Path:
+    """``watches`` watches W000.. (term brand000..), one file notifier ``out`` by default."""
+    state = (
+        f'backend = "sqlite"\npath = "{tmp_path / "state.db"}"'
+        if backend == "sqlite"
+        else f'backend = "dynamodb"\ntable = "{TABLE}"'
+    )
+    notifiers = notifiers or f"""
+        [notifiers.out]
+        type = "file"
+        directory = "{tmp_path / 'out'}"
+    """
+    body = textwrap.dedent(
+        f"""
+        {top}
+        [x]
+        api_base = "{api_base}"
+        page_size = {page_size}
+        max_retries = 2
+        backoff_seconds = 0
+        {x}
+
+        [state]
+        """
+    )
+    body += state + '\n\n[secrets]\nbackend = "env"\n'
+    for i in range(watches):
+        body += textwrap.dedent(
+            f"""
+            [[watches]]
+            name = "{name(i)}"
+            terms = ["{term(i)}"]
+            first_run = "{first_run}"
+            backfill_limit = 10000
+            notify = {notify}
+            """
+        )
+    return toml_config(tmp_path, body + textwrap.dedent(notifiers), name=file)
+
+
+class OneAtATime:
+    """A boto3 client whose calls run one at a time.
+
+    moto's in-process DynamoDB is not thread-safe (a transaction deep-copies the table while
+    another worker writes to it); DynamoDB itself is, so this stands in only for moto.
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._client, attr)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with OneAtATime._lock:
+                return value(*args, **kwargs)
+
+        return call
+
+
+def open_store(settings: Settings) -> StateStore:
+    s = settings.state
+    client = None
+    if s.backend == "dynamodb":
+        import boto3
+
+        client = OneAtATime(boto3.client("dynamodb", region_name="us-east-1"))
+    store = make_store(s.backend, path=s.path, table=s.table, client=client)
+    if s.backend == "dynamodb":
+        store.init()  # idempotent: the table exists after the first call
+    return store
+
+
+def run_cfg(cfg: Path | Settings, clock: FakeClock, **kw: Any) -> dict[str, Any]:
+    """One run with a fresh store object, as the CLI does it."""
+    settings = cfg if isinstance(cfg, Settings) else load_settings(cfg)
+    store = open_store(settings)
+    try:
+        return run_monitor(settings, store, clock, **kw)
+    finally:
+        store.close()
+
+
+def delivered_by_watch(directory: Path) -> dict[str, list[int]]:
+    """Mention IDs the file notifier wrote into ``directory``, per watch (with repeats)."""
+    import json
+
+    out: dict[str, list[int]] = {}
+    if not directory.exists():
+        return out
+    for path in sorted(directory.glob("W*.json")):
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        out.setdefault(payload["watch"], []).extend(int(m["id"]) for m in payload["mentions"])
+    return out

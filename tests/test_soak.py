@@ -4,6 +4,7 @@ random faults; the invariants hold after each run."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_soak_200_runs_with_random_faults(
         slack.stop()
 
 
-def _watches(text: str, backend: str, tmp_path) -> str:
+def _watches(text: str, backend: str) -> str:
     """The config with four watches of two queries each, on ``backend``."""
     head, watch = text.split("[[watches]]\n", 1)
     watch, notifiers = watch.split("\n[notifiers.", 1)
@@ -81,9 +82,8 @@ def _watches(text: str, backend: str, tmp_path) -> str:
             'terms = ["acme"]', f'terms = ["acmecorporation{k}", "betacorporation{k}"]'
         ) + "\n"
     if backend == "dynamodb":
-        out = out.replace(
-            f'backend = "sqlite"\npath = "{tmp_path / "state.db"}"',
-            'backend = "dynamodb"\ntable = "mm-scale"',
+        out = re.sub(
+            r'backend = "sqlite"\s+path = "[^"]*"', 'backend = "dynamodb"\ntable = "mm-scale"', out
         )
     return out + "\n[notifiers." + notifiers
 
@@ -119,7 +119,7 @@ def _soak(tmp_path, fake_x, clock, slack, smtp, backend):
     text = cfg.read_text().replace(
         "backoff_seconds = 0", "backoff_seconds = 0\nmax_query_length = 40", 1
     )
-    cfg.write_text(_watches(text, backend, tmp_path))
+    cfg.write_text(_watches(text, backend))
     settings = load_settings(cfg)
     assert settings.max_concurrent_watches == 4 and len(settings.watches) == 4
     assert settings.state.backend == backend

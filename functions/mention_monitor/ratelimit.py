@@ -56,6 +56,8 @@ class RateBudget:
         self.remaining: int | None = None
         self.reset: int | None = None
         self.reserved = 0
+        #: Requests sent while ``remaining`` was unknown: the first answer may not count them.
+        self.blind = 0
         if saved is not None and saved.reset > clock.now():
             self.limit, self.remaining, self.reset = saved.limit, saved.remaining, saved.reset
 
@@ -63,12 +65,15 @@ class RateBudget:
     def _refresh(self) -> None:
         if self.reset is not None and self._clock.now() >= self.reset:
             self.remaining = self.reset = None  # a new window: X says how much on next answer
+            self.blind = 0
 
     def _free(self) -> int | None:
         return None if self.remaining is None else self.remaining - self.reserved
 
     def _spend_one(self) -> None:
-        if self.remaining is not None:
+        if self.remaining is None:
+            self.blind += 1
+        else:
             self.remaining -= 1
 
     # -- the run's side ------------------------------------------------------------------------
@@ -119,7 +124,10 @@ class RateBudget:
         with self._lock:
             self.limit = _int(headers, "x-rate-limit-limit") or self.limit
             if self.reset is None or reset > self.reset:
-                self.reset, self.remaining = reset, remaining
+                # A new window; of the requests sent before X said, this answer may count
+                # only its own: the others are taken off too (never too many sent).
+                self.reset, self.remaining = reset, remaining - max(0, self.blind - 1)
+                self.blind = 0
             elif reset == self.reset and self.remaining is not None:
                 self.remaining = min(self.remaining, remaining)
 

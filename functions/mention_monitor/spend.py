@@ -106,11 +106,11 @@ class SpendGuard:
         """The title and text of this period's alert."""
         key = self.period
         limit = self.limits[key] or 0
-        what = "day" if key == self.day else "month"
+        what, budget = ("day", "daily") if key == self.day else ("month", "monthly")
         title = f"mention-monitor: X spending {self.stopped}"
         text = (
-            f"X reads cost ${usd(self.spent[key]):.2f} this UTC {what} ({key[2:]}), and the next "
-            f"page could pass the {what}ly budget of ${usd(limit):.2f}. Searching stops until "
+            f"X reads cost ${usd(self.spent[key]):.3f} this UTC {what} ({key[2:]}), and the next "
+            f"page could pass the {budget} budget of ${usd(limit):.2f}. Searching stops until "
             f"the next {what}; cursors stay where they are, so no mention is lost while the "
             "gap stays inside X's seven-day search window."
         )

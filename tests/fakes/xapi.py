@@ -192,6 +192,16 @@ def make_posts(
     return out
 
 
+class _Discard(list):  # type: ignore[type-arg]
+    """A list that keeps nothing."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+    def extend(self, items: Any) -> None:
+        pass
+
+
 class FakeX(FakeServer):
     """Serves ``archive`` like X; records every request and any spec violation in it.
 
@@ -208,6 +218,7 @@ class FakeX(FakeServer):
         latency: float = 0.0,
         search_limit: int = 450,
         users_limit: int = 300,
+        record: bool = True,
     ) -> None:
         super().__init__()
         self.archive = archive or SearchArchive(users=make_users())
@@ -234,6 +245,9 @@ class FakeX(FakeServer):
         #: Scripted answers for user lookups (``script`` is for searches only).
         self.users_script: deque[Reply | Callable[[Received], Reply]] = deque()
         self._served_lock = threading.Lock()
+        if not record:  # memory measurements: what the fake keeps must not grow
+            self.received = _Discard()
+            self.served_ids, self.served_pairs, self.users_served = _Discard(), _Discard(), _Discard()
 
     def add_posts(self, posts: list[dict[str, Any]], users: list[dict[str, Any]] | None = None):
         self.archive.add(posts, users or [])

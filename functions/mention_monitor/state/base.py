@@ -212,12 +212,12 @@ class StateStore(ABC):
         return self._put_outbox(watch, list(unique.values()), expires_at) if unique else 0
 
     def iter_pending(
-        self, watch: str, above: int, upto: int, now: int, chunk: int = OUTBOX_CHUNK
+        self, watch: str, above: int, upto: int, now: int, chunk: int | None = None
     ) -> Iterator[list[Mention]]:
         """Outbox mentions with above < id <= upto in ascending chunks (bounded memory)."""
         after: int | None = above
         while after is not None and after < upto:
-            page, after = self._outbox_page(watch, after, upto, now, chunk)
+            page, after = self._outbox_page(watch, after, upto, now, chunk or OUTBOX_CHUNK)
             if page:
                 yield page
 

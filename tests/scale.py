@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -87,37 +86,16 @@ def multi_config(
     return toml_config(tmp_path, body + textwrap.dedent(notifiers), name=file)
 
 
-class OneAtATime:
-    """A boto3 client whose calls run one at a time.
-
-    moto's in-process DynamoDB is not thread-safe (a transaction deep-copies the table while
-    another worker writes to it); DynamoDB itself is, so this stands in only for moto.
-    """
-
-    _lock = threading.Lock()
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def __getattr__(self, attr: str) -> Any:
-        value = getattr(self._client, attr)
-        if not callable(value):
-            return value
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with OneAtATime._lock:
-                return value(*args, **kwargs)
-
-        return call
-
-
 def open_store(settings: Settings) -> StateStore:
     s = settings.state
     client = None
     if s.backend == "dynamodb":
         import boto3
 
-        client = OneAtATime(boto3.client("dynamodb", region_name="us-east-1"))
+        from tests.fakes.aws import moto_for_threads
+
+        moto_for_threads()
+        client = boto3.client("dynamodb", region_name="us-east-1")
     store = make_store(s.backend, path=s.path, table=s.table, client=client)
     if s.backend == "dynamodb":
         store.init()  # idempotent: the table exists after the first call

@@ -17,7 +17,7 @@ and registers it in the entry-point group ``mention_monitor.notifiers``.
 
 from mention_monitor.aws import aws_errors
 from mention_monitor.clock import Clock
-from mention_monitor.errors import DeliveryError, SecretsError
+from mention_monitor.errors import DeliveryError, SecretsError, StateError
 from mention_monitor.http import HttpError, HttpPolicy, RateLimited, Retry, base_url
 from mention_monitor.models import DeliveryResult, Digest, Mention
 from mention_monitor.notifiers.base import (
@@ -25,8 +25,10 @@ from mention_monitor.notifiers.base import (
     Notifier,
     NotifierOptions,
     Preview,
+    clean_digest,
+    clean_mention,
 )
-from mention_monitor.services import SecretReader, Services
+from mention_monitor.services import Memory, SecretReader, Services
 
 __all__ = [
     "Clock",
@@ -36,6 +38,7 @@ __all__ = [
     "HttpError",
     "HttpPolicy",
     "HttpRetryOptions",
+    "Memory",
     "Mention",
     "Notifier",
     "NotifierOptions",
@@ -45,6 +48,9 @@ __all__ = [
     "SecretReader",
     "SecretsError",
     "Services",
+    "StateError",
     "aws_errors",
     "base_url",
+    "clean_digest",
+    "clean_mention",
 ]

@@ -2,20 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mention_monitor.errors import DeliveryError, SecretsError
+from mention_monitor.errors import DeliveryError, SecretsError, StateError
 from mention_monitor.http import HttpPolicy
 from mention_monitor.logs import redact
 from mention_monitor.models import DeliveryResult, Digest, Mention
-from mention_monitor.services import SecretReader, Services
+from mention_monitor.notifiers.text import clean_line, clean_text
+from mention_monitor.services import Memory, SecretReader, Services
 
 log = logging.getLogger(__name__)
+
+
+#: Names and handles longer than this are cut (X allows 50 and 15 characters).
+MAX_NAME_CHARS = 100
+
+
+def clean_mention(m: Mention) -> Mention:
+    """``m`` as every medium may show it: text, names and handles cleaned (see ``text.py``)."""
+    return dataclasses.replace(
+        m,
+        text=clean_text(m.text),
+        author_name=clean_line(m.author_name, MAX_NAME_CHARS),
+        author_username=clean_line(m.author_username, MAX_NAME_CHARS),
+        created_at=clean_line(m.created_at, 64),
+        lang=clean_line(m.lang, 16),
+    )
+
+
+def clean_digest(digest: Digest) -> Digest:
+    """``digest`` with every mention and the watch name cleaned; idempotent."""
+    return dataclasses.replace(
+        digest,
+        watch=clean_line(digest.watch, MAX_NAME_CHARS),
+        mentions=tuple(clean_mention(m) for m in digest.mentions),
+    )
 
 
 class NotifierOptions(BaseModel):
@@ -114,13 +142,22 @@ class Notifier(ABC, Generic[OptionsT]):
     def __repr__(self) -> str:  # never show option values that could be sensitive
         return f"<{type(self).__name__} {self.name!r}>"
 
+    @cached_property
+    def memory(self) -> Memory:
+        """What this notifier remembers across runs (the state store's, in a run)."""
+        return self.services.memory(self.name)
+
     def send(self, digest: Digest) -> DeliveryResult:
-        """Deliver ``digest``; never raises. The result says what was accepted and why not."""
+        """Deliver ``digest``; never raises. The result says what was accepted and why not.
+
+        ``_deliver`` gets the digest cleaned once for every medium (:func:`clean_digest`);
+        each medium then only escapes for itself.
+        """
         if not digest.mentions:
             return DeliveryResult()
         try:
-            result = self._deliver(digest)
-        except (DeliveryError, SecretsError) as exc:
+            result = self._deliver(clean_digest(digest))
+        except (DeliveryError, SecretsError, StateError) as exc:
             result = DeliveryResult(error=str(exc))
         except Exception as exc:  # a notifier bug must not stop the other notifiers
             log.exception("notifier %s crashed", self.name)

@@ -13,10 +13,17 @@ from mention_monitor.notifiers.render import render_text
 
 class ConsoleOptions(NotifierOptions):
     stream: Literal["stdout", "stderr"] = "stdout"
-    max_mentions: int = Field(100, ge=1, le=100000)
+    max_mentions: int = Field(100, ge=1, le=10000)
 
 
 class ConsoleNotifier(Notifier[ConsoleOptions]):
+    """Plain text for a terminal or a log (Lambda sends stdout to CloudWatch Logs).
+
+    ``render_text`` has removed every control character but newline and tab (no ESC or OSC
+    sequence reaches the terminal) and indents every line of a mention, so no line of a post
+    starts a line of output: a post cannot pass for a log line or a metric record.
+    """
+
     type_name = "console"
 
     def _render(self, digest: Digest) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -18,8 +19,16 @@ from mention_monitor.notifiers import (
     NotifierOptions,
     Preview,
     aws_errors,
+    clean_digest,
 )
-from mention_monitor.notifiers.render import render_html, render_text, subject
+from mention_monitor.notifiers.render import POST_TEXT_CHARS, render_html, render_text, subject
+
+#: RFC 5322 with CRLF line endings, and every body part 7-bit clean: text that is not short
+#: ASCII lines goes quoted-printable or base64, never raw 8-bit to a server that did not offer
+#: 8BITMIME.
+MIME_POLICY = email_policy.SMTP.clone(cte_type="7bit")
+#: Digests show at most this many mentions (the size limit below usually binds first).
+MAX_MENTIONS = 1000
 
 # Deliberately simple: one @, no whitespace, no control characters, no angle brackets.
 _ADDRESS = re.compile(
@@ -39,7 +48,7 @@ class EmailOptions(NotifierOptions):
 
     sender: str
     recipients: list[str] = Field(min_length=1, max_length=50)
-    max_mentions: int = Field(100, ge=1, le=100000)
+    max_mentions: int = Field(100, ge=1, le=MAX_MENTIONS)
 
     @field_validator("sender")
     @classmethod
@@ -87,23 +96,44 @@ E = TypeVar("E", bound=EmailOptions)
 class _EmailNotifier(Notifier[E]):
     """Builds the message once; subclasses only hand it over."""
 
-    def build_message(self, digest: Digest) -> EmailMessage:
-        """``multipart/alternative``: the text part first, the HTML part preferred."""
+    #: Below the 10,240,000 bytes many mail servers accept (552 above it), with room for the
+    #: headers relays add. A digest that would be larger shows fewer mentions (the
+    #: most-followed authors) and says how many more there are.
+    max_message_bytes: ClassVar[int] = 10_000_000
+    #: Each post's text is cut here, like Slack's; the link to the whole post follows it.
+    max_post_chars: ClassVar[int] = POST_TEXT_CHARS
+
+    def _message(self, digest: Digest, limit: int) -> EmailMessage:
         opts = self.options
-        msg = EmailMessage()
+        msg = EmailMessage(policy=MIME_POLICY)
         msg["Subject"] = subject(digest)
         msg["From"] = Address(addr_spec=opts.sender)
         msg["To"] = ", ".join(opts.recipients)
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain=opts.sender.rpartition("@")[2])
         msg["Auto-Submitted"] = "auto-generated"
-        msg.set_content(render_text(digest, opts.max_mentions))
-        msg.add_alternative(render_html(digest, opts.max_mentions), subtype="html")
+        msg.set_content(render_text(digest, limit, self.max_post_chars))
+        msg.add_alternative(render_html(digest, limit, self.max_post_chars), subtype="html")
         return msg
 
+    def build_message(self, digest: Digest) -> EmailMessage:
+        """``multipart/alternative``: the text part first, the HTML part preferred; CRLF line
+        endings, 7-bit transfer encodings, at most ``max_message_bytes`` in all."""
+        digest = clean_digest(digest)
+        limit = min(self.options.max_mentions, digest.count)
+        while True:
+            msg = self._message(digest, limit)
+            size = len(msg.as_bytes())
+            if size <= self.max_message_bytes or limit == 1:
+                return msg
+            # Mentions differ in size: shrink in proportion, with a margin, and measure again.
+            limit = max(1, min(limit - 1, int(limit * self.max_message_bytes / size * 0.95)))
+
     def preview(self, digest: Digest) -> Preview:
+        html_part = self.build_message(digest).get_body(("html",))
+        content = html_part.get_content() if isinstance(html_part, EmailMessage) else ""
         return Preview(
-            render_html(digest, self.options.max_mentions),
+            content,
             "text/html",
             f"subject: {subject(digest)}; to {len(self.options.recipients)} recipient(s)",
         )

@@ -16,13 +16,14 @@ from mention_monitor.notifiers import (
     Notifier,
     NotifierOptions,
     Preview,
+    clean_digest,
 )
 from mention_monitor.notifiers.render import render_html, subject
 
 
 class FileOptions(NotifierOptions):
     directory: str = Field(min_length=1)
-    max_mentions: int = Field(100, ge=1, le=100000)
+    max_mentions: int = Field(100, ge=1, le=10000)
 
 
 def _safe(name: str) -> str:
@@ -30,14 +31,16 @@ def _safe(name: str) -> str:
 
 
 def _exclusive_write(path: Path, data: str) -> None:
-    with path.open("x", encoding="utf-8") as fh:  # "x": fail rather than overwrite
-        fh.write(data)
+    raw = data.encode("utf-8")  # before the file exists: a failure leaves no empty file
+    with path.open("xb") as fh:  # "x": fail rather than overwrite
+        fh.write(raw)
 
 
 class FileNotifier(Notifier[FileOptions]):
     type_name = "file"
 
     def _payload(self, digest: Digest) -> str:
+        digest = clean_digest(digest)
         return json.dumps(
             {
                 "watch": digest.watch,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 import requests
@@ -17,8 +18,16 @@ from mention_monitor.notifiers import (
     Notifier,
     NotifierOptions,
     Preview,
+    clean_digest,
 )
-from mention_monitor.notifiers.render import compact_number, display_time, subject
+from mention_monitor.notifiers.render import (
+    POST_TEXT_CHARS,
+    display_time,
+    engagement,
+    followers,
+    post_text,
+    subject,
+)
 
 
 def escape(text: str) -> str:
@@ -29,26 +38,61 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# mrkdwn has no escape for its formatting characters (a backslash stays visible and a
+# zero-width space can even *enable* formatting), so they become look-alikes that do not format.
+_FORMATTING = str.maketrans(
+    {
+        "*": "\u2217",  # asterisk operator
+        "\uff0a": "\ufe61",  # fullwidth asterisk -> small asterisk
+        "_": "\u02cd",  # modifier letter low macron
+        "\uff3f": "\u2e0f",  # fullwidth low line -> paragraphos
+        "~": "\u223c",  # tilde operator
+        "`": "\u02cb",  # modifier letter grave accent
+        "\uff40": "\u02cb",  # fullwidth grave accent -> modifier letter grave accent
+    }
+)
+_URL_TOKEN = re.compile(r"https?://\S+", re.IGNORECASE)
+# A line starting with ">" (escaped "&gt;", or fullwidth) is a block quote; after a soft
+# hyphen it is not.
+_QUOTE = re.compile("^(&gt;|\uff1e)", re.MULTILINE)
+
+
+def neutralise(text: str) -> str:
+    """Formatting characters (``* _ ~ ` ``) as look-alikes, except inside URLs Slack links."""
+    out: list[str] = []
+    pos = 0
+    for match in _URL_TOKEN.finditer(text):
+        out.append(text[pos : match.start()].translate(_FORMATTING))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(text[pos:].translate(_FORMATTING))
+    return "".join(out)
+
+
+def mrkdwn(text: str) -> str:
+    """Untrusted (cleaned) text as inert mrkdwn: escaped, formatting and quotes neutralised."""
+    return _QUOTE.sub("\u00ad\\1", escape(neutralise(text)))
+
+
 def slack_len(text: str) -> int:
     """Length as Slack counts it, conservatively: UTF-16 code units (an emoji counts 2)."""
     return len(text.encode("utf-16-le")) // 2
 
 
-def escape_within(text: str, budget: int) -> str:
-    """``escape(text)``, cut at a character boundary (never inside ``&amp;``) to ``budget``."""
-    full = escape(text)
+def mrkdwn_within(text: str, budget: int) -> str:
+    """``mrkdwn(text)`` in at most ``budget`` units: cut at a character of ``text`` (never
+    inside ``&amp;``), with ``…``."""
+    full = mrkdwn(text)
     if slack_len(full) <= budget:
         return full
-    out: list[str] = []
-    used = 0
-    for ch in text:
-        piece = escape(ch)
-        size = slack_len(piece)
-        if used + size > budget - 1:
-            break
-        out.append(piece)
-        used += size
-    return "".join(out).rstrip() + "…"
+    lo, hi = 0, len(text)  # the longest start of text whose rendering fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if slack_len(mrkdwn(text[:mid].rstrip())) + 1 <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return mrkdwn(text[:lo].rstrip()) + "…"
 
 
 class SlackOptions(NotifierOptions, HttpRetryOptions):
@@ -64,8 +108,11 @@ class SlackNotifier(Notifier[SlackOptions]):
     max_blocks: ClassVar[int] = 50
     max_section_chars: ClassVar[int] = 3000
     max_header_chars: ClassVar[int] = 150
-    #: Keep each message well under the 40,000 characters at which Slack cuts text.
-    max_message_chars: ClassVar[int] = 30000
+    #: Slack refuses a message whose blocks hold more than about 12,000 characters in all
+    #: (``msg_blocks_too_long``), far below the per-block limits: the header counts too.
+    max_message_chars: ClassVar[int] = 12000
+    #: Where a post's text is cut (as in email); the link to the whole post follows it.
+    max_post_chars: ClassVar[int] = POST_TEXT_CHARS
     seconds_between_messages: ClassVar[float] = 1.0
     max_rate_limit_waits: ClassVar[int] = 5
     max_retry_after: ClassVar[float] = 60.0
@@ -73,17 +120,18 @@ class SlackNotifier(Notifier[SlackOptions]):
 
     # -- rendering ---------------------------------------------------------------------------
     def section_text(self, m: Mention) -> str:
-        name = escape(m.author_name or m.author_username or "unknown author")
+        """One (cleaned) mention as mrkdwn: every piece of a stranger's text made inert."""
+        name = mrkdwn(m.author_name or m.author_username or "unknown author")
         head = f"*{name}*"
         if m.author_username:
-            head += f" <{m.profile_url}|@{escape(m.author_username)}>"
-        meta = [f"{compact_number(m.author_followers)} followers"]
-        if m.created_at:
+            head += f" <{m.profile_url}|@{mrkdwn(m.author_username)}>"
+        meta = [followers(m)]
+        if display_time(m.created_at):
             meta.append(display_time(m.created_at))
         head += " · " + " · ".join(meta)
-        foot = f"♥ {m.like_count} likes · ⟲ {m.repost_count} reposts · <{m.url}|View post>"
+        foot = f"{engagement(m, ' · ')} · <{m.url}|View post>"
         budget = self.max_section_chars - slack_len(head) - slack_len(foot) - 2
-        return f"{head}\n{escape_within(m.text, budget)}\n{foot}"
+        return f"{head}\n{mrkdwn_within(post_text(m, self.max_post_chars), budget)}\n{foot}"
 
     def _section(self, m: Mention) -> dict[str, Any]:
         return {"type": "section", "text": {"type": "mrkdwn", "text": self.section_text(m)}}
@@ -92,13 +140,12 @@ class SlackNotifier(Notifier[SlackOptions]):
         """Mentions in ascending ID order, grouped so each message fits Slack's limits."""
         chunks: list[list[tuple[Mention, dict[str, Any]]]] = [[]]
         size = 0
+        budget = self.max_message_chars - self.max_header_chars  # the header is one block too
         for m in sorted(digest.mentions, key=lambda x: x.id):
             block = self._section(m)
             block_size = slack_len(block["text"]["text"])
             current = chunks[-1]
-            if current and (
-                len(current) + 1 >= self.max_blocks or size + block_size > self.max_message_chars
-            ):
+            if current and (len(current) + 1 >= self.max_blocks or size + block_size > budget):
                 chunks.append([])
                 size = 0
             chunks[-1].append((m, block))
@@ -107,6 +154,7 @@ class SlackNotifier(Notifier[SlackOptions]):
 
     def payloads(self, digest: Digest) -> list[tuple[list[Mention], dict[str, Any]]]:
         """Every message of the digest with the mentions it carries, in sending order."""
+        digest = clean_digest(digest)
         chunks = self._chunks(digest)
         total = len(chunks)
         title = subject(digest)

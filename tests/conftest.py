@@ -82,7 +82,8 @@ def run_monitor(
     """One run as the CLI does it (notifiers built from the settings), the summary as JSON."""
     secrets = secrets if secrets is not None else EnvSecrets()
     if notifiers is None:
-        notifiers = build_notifiers(settings, secrets, services or Services(clock=clock))
+        services = services or Services(clock=clock, memory=store.memory)
+        notifiers = build_notifiers(settings, secrets, services)
     ctx = RunContext(
         settings=settings, store=store, secrets=secrets, notifiers=notifiers, clock=clock, **kw
     )

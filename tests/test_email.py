@@ -75,8 +75,10 @@ def test_smtp_sends_one_multipart_digest():
     assert 'href="https://x.com/user0"' in html  # @username linked to the profile
     assert "100 followers" in html and "2026-11-24 18:10 UTC" in html
     assert "likes" in html and "reposts" in html
-    assert html.count("<br>") >= 39  # the long post keeps its line breaks
-    assert LONG.splitlines()[0] in html
+    # the 4,000-character post keeps its line breaks, cut at 2,000 characters like Slack's
+    assert html.count("<br>") == 19 and LONG.splitlines()[0] in html
+    lines = [line for line in text.splitlines() if line.startswith("  acme x")]
+    assert len(lines) == 20 and lines[-1] == "  " + LONG[1919:1999] + "…"
 
 
 def test_smtp_login_when_secrets_set():

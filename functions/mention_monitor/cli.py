@@ -99,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings=settings,
             store=store,
             secrets=secrets,
-            notifiers=build_notifiers(settings, secrets),
+            notifiers=build_notifiers(settings, secrets, store=store),
             dry_run=args.dry_run,
         )
         summary = run_once(ctx)

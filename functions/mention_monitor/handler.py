@@ -56,7 +56,9 @@ def _secrets(settings: Settings) -> SecretProvider:
 def _notifiers(settings: Settings) -> dict[str, Notifier[Any]]:
     """Built once per container, like the settings: warm runs reuse their HTTP sessions."""
     if "notifiers" not in _cached:
-        _cached["notifiers"] = build_notifiers(settings, _secrets(settings))
+        _cached["notifiers"] = build_notifiers(
+            settings, _secrets(settings), store=_store(settings)
+        )
     notifiers: dict[str, Notifier[Any]] = _cached["notifiers"]
     return notifiers
 

@@ -12,10 +12,16 @@ from mention_monitor.state import StateStore, make_store
 
 
 def build_notifiers(
-    settings: Settings, secrets: SecretReader, services: Services | None = None
+    settings: Settings,
+    secrets: SecretReader,
+    services: Services | None = None,
+    store: StateStore | None = None,
 ) -> dict[str, Notifier[Any]]:
-    """One notifier object per notifier some watch sends to."""
-    services = services or Services()
+    """One notifier object per notifier some watch sends to.
+
+    With a ``store`` (and no ``services``), each notifier's memory is kept in that store.
+    """
+    services = services or (Services(memory=store.memory) if store is not None else Services())
     out: dict[str, Notifier[Any]] = {}
     for name in settings.used_notifiers():
         options = settings.notifier_options(name)

@@ -1,4 +1,4 @@
-"""The store interface: public cursor/outbox/lease operations over small backend primitives."""
+"""The store interface: public cursor/outbox/lease/memory operations over backend primitives."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mention_monitor.models import Mention
+from mention_monitor.services import Memory, check_memory_entry
 
 # Control-record sort keys inside a watch.
 QUERY_PREFIX = "Q#"
@@ -120,6 +121,24 @@ class StateStore(ABC):
     @abstractmethod
     def _release(self, watch: str, owner: str) -> None: ...
 
+    # Notifier memory: (notifier, key) -> value, outside every watch.
+    @abstractmethod
+    def _mem_items(self, notifier: str) -> dict[str, str]: ...
+
+    @abstractmethod
+    def _mem_get(self, notifier: str, key: str) -> str | None: ...
+
+    @abstractmethod
+    def _mem_add(self, notifier: str, key: str, value: str) -> bool:
+        """Write only if the key is absent; True if this call wrote it."""
+
+    @abstractmethod
+    def _mem_put(self, notifier: str, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def _mem_remove(self, notifier: str, keys: list[str] | None) -> int:
+        """Delete the given keys (all of the notifier's when None); return how many were there."""
+
     # -- public API ----------------------------------------------------------------------
     def load(self, watch: str) -> WatchState:
         state = WatchState()
@@ -169,6 +188,14 @@ class StateStore(ABC):
 
     def release_lease(self, watch: str, owner: str) -> None:
         self._release(watch, owner)
+
+    def memory(self, notifier: str) -> Memory:
+        """``notifier``'s key/value memory in this store (see :class:`~services.Memory`)."""
+        return NotifierMemory(self, notifier)
+
+    def forget(self, notifier: str) -> int:
+        """Clear everything ``notifier`` remembers; return how many keys there were."""
+        return self._mem_remove(notifier, None)
 
     def reset(self, watch: str, notifier: str | None = None) -> int:
         """Forget a notifier's delivery cursor, or everything about a watch."""
@@ -222,3 +249,28 @@ def _s(value: int | None) -> str | None:
 
 def dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+class NotifierMemory:
+    """:class:`~mention_monitor.services.Memory` for one notifier, kept in a :class:`StateStore`."""
+
+    def __init__(self, store: StateStore, notifier: str) -> None:
+        self._store = store
+        self._notifier = notifier
+
+    def get(self, key: str) -> str | None:
+        return self._store._mem_get(self._notifier, key)
+
+    def items(self) -> dict[str, str]:
+        return self._store._mem_items(self._notifier)
+
+    def add(self, key: str, value: str) -> bool:
+        check_memory_entry(key, value)
+        return self._store._mem_add(self._notifier, key, value)
+
+    def put(self, key: str, value: str) -> None:
+        check_memory_entry(key, value)
+        self._store._mem_put(self._notifier, key, value)
+
+    def remove(self, key: str) -> bool:
+        return self._store._mem_remove(self._notifier, [key]) > 0

@@ -29,6 +29,13 @@ def _outbox_pk(watch: str) -> str:
     return f"O#{watch}"
 
 
+def _memory_pk(notifier: str) -> str:
+    return f"N#{notifier}"
+
+
+WATCH_PREFIXES = ("W#", "O#")  # partitions that belong to a watch (N# is a notifier's memory)
+
+
 def _id_sk(tweet_id: int) -> str:
     return f"{tweet_id:0{ID_WIDTH}d}"
 
@@ -253,7 +260,8 @@ class DynamoStore(StateStore):
             resp = self._call("scan", **kwargs)
             for item in resp.get("Items", []):
                 pk = item[PK]["S"]
-                names.add(pk[2:])
+                if pk.startswith(WATCH_PREFIXES):
+                    names.add(pk[2:])
             if "LastEvaluatedKey" not in resp:
                 return sorted(names)
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
@@ -281,3 +289,43 @@ class DynamoStore(StateStore):
             ExpressionAttributeNames={"#o": "owner"},
             ExpressionAttributeValues={":me": {"S": owner}},
         )
+
+    # -- notifier memory -----------------------------------------------------------------
+    def _mem_key(self, notifier: str, key: str) -> dict[str, Any]:
+        return {PK: {"S": _memory_pk(notifier)}, SK: {"S": key}}
+
+    def _mem_items(self, notifier: str) -> dict[str, str]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": _memory_pk(notifier)}},
+            ConsistentRead=True,
+        )
+        return {i[SK]["S"]: i["value"]["S"] for i in items}
+
+    def _mem_get(self, notifier: str, key: str) -> str | None:
+        resp = self._call("get_item", Key=self._mem_key(notifier, key), ConsistentRead=True)
+        item = resp.get("Item")
+        return None if item is None else str(item["value"]["S"])
+
+    def _mem_add(self, notifier: str, key: str, value: str) -> bool:
+        # Two runs learning the same fact at once: the condition lets exactly one write it, and
+        # only that one reports it.
+        return self._conditional(
+            "put_item",
+            Item={**self._mem_key(notifier, key), "value": {"S": value}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def _mem_put(self, notifier: str, key: str, value: str) -> None:
+        self._call("put_item", Item={**self._mem_key(notifier, key), "value": {"S": value}})
+
+    def _mem_remove(self, notifier: str, keys: list[str] | None) -> int:
+        if keys is None:
+            keys = list(self._mem_items(notifier))
+        n = 0
+        for key in keys:
+            resp = self._call(
+                "delete_item", Key=self._mem_key(notifier, key), ReturnValues="ALL_OLD"
+            )
+            n += 1 if resp.get("Attributes") else 0
+        return n

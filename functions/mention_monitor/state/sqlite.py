@@ -20,6 +20,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     watch TEXT NOT NULL, tweet_id INTEGER NOT NULL, body TEXT NOT NULL,
     expires_at INTEGER NOT NULL, PRIMARY KEY (watch, tweet_id)
 );
+CREATE TABLE IF NOT EXISTS memory (
+    notifier TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (notifier, key)
+);
 """
 
 
@@ -138,4 +141,40 @@ class SqliteStore(StateStore):
         self._exec(
             "DELETE FROM control WHERE watch = ? AND sk = ? AND json_extract(data, '$.owner') = ?",
             (watch, LEASE, owner),
+        )
+
+    # -- notifier memory -----------------------------------------------------------------
+    def _mem_items(self, notifier: str) -> dict[str, str]:
+        rows = self._exec("SELECT key, value FROM memory WHERE notifier = ?", (notifier,))
+        return {k: v for k, v in rows}
+
+    def _mem_get(self, notifier: str, key: str) -> str | None:
+        row = self._exec(
+            "SELECT value FROM memory WHERE notifier = ? AND key = ?", (notifier, key)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _mem_add(self, notifier: str, key: str, value: str) -> bool:
+        # One statement: of two runs adding the same key, exactly one sees rowcount 1.
+        cur = self._exec(
+            "INSERT OR IGNORE INTO memory (notifier, key, value) VALUES (?, ?, ?)",
+            (notifier, key, value),
+        )
+        return cur.rowcount == 1
+
+    def _mem_put(self, notifier: str, key: str, value: str) -> None:
+        self._exec(
+            "INSERT INTO memory (notifier, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (notifier, key) DO UPDATE SET value = excluded.value",
+            (notifier, key, value),
+        )
+
+    def _mem_remove(self, notifier: str, keys: list[str] | None) -> int:
+        if keys is None:
+            return self._exec("DELETE FROM memory WHERE notifier = ?", (notifier,)).rowcount
+        return sum(
+            self._exec(
+                "DELETE FROM memory WHERE notifier = ? AND key = ?", (notifier, key)
+            ).rowcount
+            for key in keys
         )

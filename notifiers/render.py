@@ -120,7 +120,8 @@ def render_text(digest: Digest, limit: int = 100, max_chars: int | None = None) 
     parts = [subject(digest), ""]
     if more:
         parts.append(f"{more_note(len(shown), more)}:")
-        parts.append(digest.search_url)
+        if digest.search_url:
+            parts.append(digest.search_url)
         parts.append("")
     for m in shown:
         parts.append(mention_text_block(m, max_chars))

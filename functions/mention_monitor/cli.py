@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(reset)
     reset.add_argument("--watch", required=True)
     reset.add_argument("--notifier")
+    forget = state_sub.add_parser(
+        "forget", help="clear what a notifier remembers (numbers that opted out of SMS)"
+    )
+    _config_arg(forget)
+    forget.add_argument("--notifier", required=True)
 
     preview = sub.add_parser("preview", help="render what a notifier would send, without sending")
     _config_arg(preview)
@@ -142,6 +147,10 @@ def cmd_state(args: argparse.Namespace) -> int:
             _emit({"ok": True, "state": store.init()})
         elif args.state_command == "show":
             _emit({"ok": True, "watches": store.show(int(time.time()))})
+        elif args.state_command == "forget":
+            if args.notifier not in settings.notifiers:
+                raise ConfigError(f"state forget: --notifier: no notifier named {args.notifier!r}")
+            _emit({"ok": True, "notifier": args.notifier, "removed": store.forget(args.notifier)})
         else:
             names = {w.name for w in settings.watches}
             if args.watch not in names:

@@ -241,3 +241,54 @@ def test_state_forget_needs_a_configured_notifier(tmp_path, fake_x, capsys):
     assert main(["state", "forget", "--config", str(cfg), "--notifier", "nope"]) == 2
     err = capsys.readouterr().err
     assert err == "mention-monitor: state forget: --notifier: no notifier named 'nope'\n"
+
+
+def test_through_the_handler_console_on_stdout_and_an_opt_out_remembered_by_dynamodb(
+    tmp_path, fake_x, moto_aws, monkeypatch, capsys
+):
+    """The deployed shape: console on stdout (CloudWatch Logs), DynamoDB state, aws secrets."""
+    import boto3
+
+    from mention_monitor import handler as handler_mod
+    from mention_monitor.state.dynamodb import DynamoStore
+    from tests.test_handler import EVENT, Ctx
+
+    twilio = FakeTwilio().start()
+    twilio.opted_out = {"+15551230001"}
+    creds = {k.removeprefix("MENTION_MONITOR_SECRET_").lower(): v for k, v in twilio.secrets().items()}
+    creds["x_bearer_token"] = "AAAA-bearer-123456"
+    boto3.client("secretsmanager").create_secret(Name="mm/creds", SecretString=json.dumps(creds))
+    DynamoStore("mm-state").init()
+    cfg = basic_config(
+        tmp_path,
+        fake_x.url,
+        notify='["console", "sms"]',
+        notifiers=f"""
+            [notifiers.console]
+            type = "console"
+            [notifiers.sms]
+            type = "sms-twilio"
+            from_number = "+15550009999"
+            phone_numbers = ["+15551230001"]
+            api_base = "{twilio.url}"
+        """,
+    )
+    text = cfg.read_text().replace('backend = "sqlite"', 'backend = "dynamodb"\ntable = "mm-state"')
+    cfg.write_text(text.replace('backend = "env"', 'backend = "aws"\naws_secret_id = "mm/creds"'))
+    monkeypatch.setenv("MENTION_MONITOR_CONFIG", str(cfg))
+    _hostile_x(fake_x)
+    try:
+        with pytest.raises(handler_mod.RunFailed, match="opted out"):
+            handler_mod.handler(EVENT, Ctx())
+        out = capsys.readouterr().out
+        _no_forbidden(out, "stdout", allow="\n")
+        records = [line for line in out.split("\n") if line.startswith("{")]
+        assert len(records) == 1  # the one metric record is ours
+        assert json.loads(records[0])["RunFailed"] == 1 and f"  {EMF}" in out.split("\n")
+        handler_mod.reset_container()  # a cold start: only the state store remembers
+        fake_x.add_posts(make_posts(1, first_id=9_000))
+        summary = handler_mod.handler(EVENT, Ctx())
+        assert summary["ok"] and summary["watches"]["Acme"]["delivered"] == {"console": 1, "sms": 0}
+        assert twilio.attempts("+15551230001") == 1
+    finally:
+        twilio.stop()

@@ -32,6 +32,11 @@ build-MonitorFunction:
 	$(PIP) install --no-compile --no-deps --target "$(ARTIFACTS_DIR)" "$(STAGE)"/wheel/*.whl
 	rm -rf "$(STAGE)" "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)"/mention_monitor-*.dist-info/RECORD
 	cp infra/monitor.toml "$(ARTIFACTS_DIR)/monitor.toml"
+	# Powertools ships every utility (7 MB with bytecode); the function uses its logging,
+	# metrics and typing only: keep those, and what they import.
+	rm -rf "$(ARTIFACTS_DIR)/aws_lambda_powertools/event_handler"
+	find "$(ARTIFACTS_DIR)/aws_lambda_powertools/utilities" -mindepth 1 -maxdepth 1 -type d \
+		! -name typing ! -name jmespath_utils -exec rm -rf {} +
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
 	find "$(ARTIFACTS_DIR)" -name '*.pyc' -delete
 	$(LAMBDA_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash \

@@ -251,7 +251,8 @@ def test_through_the_handler_console_on_stdout_and_an_opt_out_remembered_by_dyna
 
     from mention_monitor import handler as handler_mod
     from mention_monitor.state.dynamodb import DynamoStore
-    from tests.test_handler import EVENT, Ctx
+    from tests.fakes.lambda_context import FakeLambdaContext
+    from tests.test_handler import EVENT
 
     twilio = FakeTwilio().start()
     twilio.opted_out = {"+15551230001"}
@@ -279,15 +280,15 @@ def test_through_the_handler_console_on_stdout_and_an_opt_out_remembered_by_dyna
     _hostile_x(fake_x)
     try:
         with pytest.raises(handler_mod.RunFailed, match="opted out"):
-            handler_mod.handler(EVENT, Ctx())
+            handler_mod.handler(EVENT, FakeLambdaContext())
         out = capsys.readouterr().out
         _no_forbidden(out, "stdout", allow="\n")
         records = [line for line in out.split("\n") if line.startswith("{")]
         assert len(records) == 1  # the one metric record is ours
-        assert json.loads(records[0])["RunFailed"] == 1 and f"  {EMF}" in out.split("\n")
+        assert json.loads(records[0])["RunFailed"] == [1.0] and f"  {EMF}" in out.split("\n")
         handler_mod.reset_container()  # a cold start: only the state store remembers
         fake_x.add_posts(make_posts(1, first_id=9_000))
-        summary = handler_mod.handler(EVENT, Ctx())
+        summary = handler_mod.handler(EVENT, FakeLambdaContext())
         assert summary["ok"] and summary["watches"]["Acme"]["delivered"] == {"console": 1, "sms": 0}
         assert twilio.attempts("+15551230001") == 1
     finally:

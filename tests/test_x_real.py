@@ -12,7 +12,7 @@ import pytest
 
 from mention_monitor.cli import main
 from mention_monitor.config import load_settings
-from mention_monitor.notifiers.slack import escape as slack_escape
+from mention_monitor.notifiers.slack import mrkdwn
 from mention_monitor.state import make_store
 from tests.conftest import FakeClock, basic_config, delivered_ids, run_monitor, toml_config
 from tests.fakes.slack import FakeSlack
@@ -137,13 +137,13 @@ def test_recorded_posts_reach_every_notifier_as_typed_and_whole(
     assert long_text in out
     assert not any(x in out for x in ENTITY_TERMS)
 
-    # Slack: escaped exactly once.
+    # Slack: escaped exactly once (and mrkdwn formatting such as "_" made inert).
     blocks = "\n".join(b["text"]["text"] for p in slack.payloads for b in p["blocks"])
     assert "NYC &lt; London (weather this week)" in blocks
     for text in entity_texts:
-        assert slack_escape(text.split("\n")[0]) in blocks
+        assert mrkdwn(text.split("\n")[0]) in blocks
     assert "&amp;amp;" not in blocks and "&amp;lt;" not in blocks and "&amp;gt;" not in blocks
-    assert slack_escape(long_text) in blocks
+    assert mrkdwn(long_text) in blocks
 
     # Email: the text part as typed, the HTML part escaped once.
     (msg,) = smtp.messages

@@ -27,10 +27,7 @@ _TRAILING = ".,;:!?)]}"
 def subject(digest: Digest) -> str:
     """``12 new mentions of Acme`` (``1 new mention of Acme``), or the digest's headline (a
     spike alert's message, a quiet period's "no new mentions of Acme since ...")."""
-    if digest.headline:
-        return digest.headline
-    noun = "mention" if digest.count == 1 else "mentions"
-    return f"{digest.count} new {noun} of {digest.watch}"
+    return digest.title
 
 
 def display_time(created_at: str) -> str:

@@ -164,6 +164,14 @@ class Digest:
     def is_alert(self) -> bool:
         return self.kind == "spike"
 
+    @property
+    def title(self) -> str:
+        """``12 new mentions of Acme`` (``1 new mention of Acme``), or the ``headline``."""
+        if self.headline:
+            return self.headline
+        noun = "mention" if self.count == 1 else "mentions"
+        return f"{self.count} new {noun} of {self.watch}"
+
 
 @dataclass(slots=True)
 class DeliveryResult:

@@ -17,7 +17,7 @@ from mention_monitor.models import Digest
 from mention_monitor.notifiers import DeliveryResult, Notifier, NotifierOptions
 from mention_monitor.state import make_store
 from tests.conftest import basic_config, run_monitor
-from tests.fakes.xapi import make_posts
+from tests.fakes.xapi import make_posts, server_error
 from tests.invariants import Ledger, assert_exactly_once, assert_read_once
 
 
@@ -205,6 +205,16 @@ def test_send_empty_sends_a_note_on_a_quiet_day_and_nothing_without_it(
     assert s["watches"]["Acme"]["delivered"]["quiet_note"] == 0
     assert len(recorder.sent["quiet_note"]) == 2
     assert s["watches"]["Acme"]["waiting"]["quiet_note"] == "2026-11-26T08:00:00+00:00"
+    # Thursday's due run cannot read X: it does not claim a quiet day; the next run does
+    clock.t += 86400 - 1800
+    fake_x.then(*[server_error(503)] * 3)
+    s = run_monitor(settings, store, clock)
+    assert "search" in s["watches"]["Acme"]["failed"] and len(recorder.sent["quiet_note"]) == 2
+    clock.t += 900
+    run_monitor(settings, store, clock)
+    assert recorder.sent["quiet_note"][-1][1].headline == (
+        "No new mentions of Acme since Wed 25 Nov 13:00 CET"
+    )
     store.close()
     store2.close()
 

@@ -136,6 +136,8 @@ class Delivery:
             return
         if clock is None and not passing:
             return
+        if clock is not None and not passing and "search" in self.result.failed:
+            return  # "no new mentions" is not known while X could not be read: try next run
         digest = self._digest(notifier, passing, clock)
         sent = notifier.send(digest) if digest.mentions or digest.headline else DeliveryResult()
         # Filtered-out mentions are handled too: on success the cursor moves to the mark.

@@ -7,20 +7,22 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Generic, TypeVar, get_args
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from mention_monitor.errors import DeliveryError, SecretsError, StateError
 from mention_monitor.http import HttpPolicy
 from mention_monitor.logs import redact
-from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.models import DeliveryResult, Digest, Mention, PeriodSummary
 from mention_monitor.notifiers.text import clean_line, clean_text
+from mention_monitor.schedule import Schedule, zone
 from mention_monitor.services import Memory, SecretReader, Services
 
 log = logging.getLogger(__name__)
 
 
+SentimentLabel = Literal["negative", "neutral", "positive", "unknown"]
 #: Names and handles longer than this are cut (X allows 50 and 15 characters).
 MAX_NAME_CHARS = 100
 
@@ -37,17 +39,35 @@ def clean_mention(m: Mention) -> Mention:
     )
 
 
+def _clean_period(period: PeriodSummary | None) -> PeriodSummary | None:
+    if period is None:
+        return None
+    authors = tuple(
+        dataclasses.replace(
+            a,
+            name=clean_line(a.name, MAX_NAME_CHARS),
+            username=clean_line(a.username, MAX_NAME_CHARS),
+        )
+        for a in period.top_authors
+    )
+    posts = tuple(clean_mention(m) for m in period.top_posts)
+    return dataclasses.replace(period, top_authors=authors, top_posts=posts)
+
+
 def clean_digest(digest: Digest) -> Digest:
-    """``digest`` with every mention and the watch name cleaned; idempotent."""
+    """``digest`` with every mention, name and the watch cleaned (period summary too);
+    idempotent."""
     return dataclasses.replace(
         digest,
         watch=clean_line(digest.watch, MAX_NAME_CHARS),
+        headline=clean_line(digest.headline),
         mentions=tuple(clean_mention(m) for m in digest.mentions),
+        period=_clean_period(digest.period),
     )
 
 
 class NotifierOptions(BaseModel):
-    """Options every notifier takes: its ``type`` and the routing rules.
+    """Options every notifier takes: its ``type``, its schedule and the routing rules.
 
     A mention passes if it meets any rule that is set; with no rule set, every mention passes.
     Subclasses add their own options; fields ending in ``_secret`` name keys in the secret.
@@ -58,6 +78,35 @@ class NotifierOptions(BaseModel):
     type: str
     min_author_followers: int | None = Field(None, ge=0)
     keywords_any: list[str] | None = None
+    #: Passes mentions whose sentiment label is listed (``unknown`` only when listed).
+    sentiment: list[SentimentLabel] | None = Field(None, min_length=1)
+    #: "every run", "hourly", "daily HH:MM" or "weekly DAY HH:MM", in ``timezone``.
+    schedule: str = "every run"
+    timezone: str = "UTC"
+    #: Scheduled notifiers: send "no new mentions of ... since ..." when a period was quiet.
+    send_empty: bool = False
+    _plan: Schedule = PrivateAttr(default_factory=Schedule)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return Schedule.parse(value).describe()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _parse_schedule(self) -> NotifierOptions:
+        self._plan = Schedule.parse(self.schedule, self.timezone)
+        return self
+
+    @property
+    def plan(self) -> Schedule:
+        """The parsed ``schedule`` in ``timezone``."""
+        return self._plan
 
     def allows(self, mention: Mention) -> bool:
         checks: list[bool] = []
@@ -66,6 +115,8 @@ class NotifierOptions(BaseModel):
         if self.keywords_any:
             text = mention.text.casefold()
             checks.append(any(k.casefold() in text for k in self.keywords_any if k))
+        if self.sentiment is not None:
+            checks.append((mention.sentiment or "unknown") in self.sentiment)
         return not checks or any(checks)
 
     def secret_keys(self) -> list[str]:
@@ -150,10 +201,14 @@ class Notifier(ABC, Generic[OptionsT]):
     def send(self, digest: Digest) -> DeliveryResult:
         """Deliver ``digest``; never raises. The result says what was accepted and why not.
 
+        Besides digests of new mentions, ``digest`` can be a spike alert (``kind == "spike"``,
+        its ``headline`` the message, its mentions the most-engaged posts) or, for a scheduled
+        notifier with ``send_empty``, a quiet period's note (a ``headline``, no mentions).
+        A notifier that renders ``headline`` (when set) instead of the count handles all three.
         ``_deliver`` gets the digest cleaned once for every medium (:func:`clean_digest`);
         each medium then only escapes for itself.
         """
-        if not digest.mentions:
+        if not digest.mentions and not digest.headline:
             return DeliveryResult()
         try:
             result = self._deliver(clean_digest(digest))

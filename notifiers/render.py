@@ -7,6 +7,16 @@ import re
 from datetime import datetime
 
 from mention_monitor.notifiers import Digest, Mention, clean_digest
+from mention_monitor.notifiers.summary import (
+    alert_html,
+    alert_text,
+    label_html,
+    period_html,
+    period_text,
+)
+from mention_monitor.notifiers.summary import (
+    compact_number as compact_number,
+)
 from mention_monitor.notifiers.text import clean_line, cut, linkable, plural
 
 #: Where email (and Slack) cut a post's text; the link to the whole post follows it.
@@ -22,17 +32,9 @@ _TRAILING = ".,;:!?)]}"
 
 
 def subject(digest: Digest) -> str:
-    """``12 new mentions of Acme`` (``1 new mention of Acme``)."""
-    return f"{plural(digest.count, 'new mention')} of {clean_line(digest.watch)}"
-
-
-def compact_number(value: int) -> str:
-    """12345 -> ``12.3K``; 2500000 -> ``2.5M``."""
-    for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
-        if value >= limit:
-            text = f"{value / limit:.1f}".rstrip("0").rstrip(".")
-            return f"{text}{suffix}"
-    return str(value)
+    """``12 new mentions of Acme`` (``1 new mention of Acme``), or the digest's headline (a
+    spike alert's message, a quiet period's "no new mentions of Acme since ..."), one line."""
+    return clean_line(digest.title)
 
 
 def display_time(created_at: str) -> str:
@@ -108,7 +110,7 @@ def mention_text_block(m: Mention, max_chars: int | None = None) -> str:
     """Plain-text lines for one (cleaned) mention: ``- author`` then every line indented."""
     name = m.author_name or m.author_username or "unknown author"
     who = f"{name} (@{m.author_username})" if m.author_username else name
-    head = " · ".join(p for p in (who, followers(m), display_time(m.created_at)) if p)
+    head = " · ".join(p for p in (who, followers(m), display_time(m.created_at), m.sentiment) if p)
     body = [f"{INDENT}{line}" for line in post_text(m, max_chars).split("\n")]
     return "\n".join([f"- {head}", *body, f"{INDENT}{engagement(m)}  {m.url}"])
 
@@ -118,6 +120,10 @@ def render_text(digest: Digest, limit: int = 100, max_chars: int | None = None) 
     digest = clean_digest(digest)
     shown, more = select(digest, limit)
     parts = [subject(digest), ""]
+    if digest.period is not None:
+        parts.append(period_text(digest.period))
+    if digest.is_alert and alert_text(digest):
+        parts.append(alert_text(digest))
     if more:
         parts.append(f"{more_note(len(shown), more)}:")
         if digest.search_url:
@@ -149,7 +155,7 @@ def _mention_html(m: Mention, max_chars: int | None) -> str:
         '<tr><td style="padding:14px 16px;border-bottom:1px solid #eff3f4">'
         f'<div style="{_FONT};font-size:14px;color:#0f1419">'
         f"<strong><bdi>{name}</bdi></strong>{handle_link}"
-        f' <span style="color:#536471">· {" · ".join(meta)}</span></div>'
+        f' <span style="color:#536471">· {" · ".join(meta)}</span>{label_html(m)}</div>'
         f'<div dir="auto" style="{_FONT};font-size:15px;line-height:1.4;color:#0f1419;'
         f'margin:6px 0;word-wrap:break-word;overflow-wrap:anywhere;word-break:break-word">'
         f"{linkify_html(post_text(m, max_chars))}</div>"
@@ -166,6 +172,10 @@ def render_html(digest: Digest, limit: int = 100, max_chars: int | None = None) 
     shown, more = select(digest, limit)
     title = html.escape(subject(digest))
     rows = "\n".join(_mention_html(m, max_chars) for m in shown)
+    if digest.period is not None:
+        rows = period_html(digest.period) + "\n" + rows
+    if digest.is_alert:
+        rows = alert_html(digest) + "\n" + rows
     note = ""
     if more:
         search = html.escape(digest.search_url, quote=True)

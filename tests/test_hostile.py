@@ -63,6 +63,25 @@ def digests(draw) -> Digest:
     return Digest("Acme", tuple(sorted(ms, key=lambda m: m.id)), "https://x.com/search?q=acme")
 
 
+@st.composite
+def scheduled_digests(draw) -> Digest:
+    """A scheduled digest: its period summary names strangers and quotes their posts too."""
+    from mention_monitor.models import AuthorCount, PeriodSummary
+
+    digest = draw(digests())
+    authors = tuple(
+        AuthorCount(draw(USERNAME), draw(NAME), draw(st.integers(0, 10**7)), draw(st.integers(1, 9)))
+        for _ in range(draw(st.integers(0, 3)))
+    )
+    period = PeriodSummary(
+        start="2026-11-23", end="2026-11-24", unit="day",
+        buckets=(("11-23", 1), ("11-24", digest.count)), total=digest.count + 1,
+        top_authors=authors, top_posts=digest.mentions[:3],
+        sentiment=draw(st.sampled_from([(), (("negative", 1), ("unknown", 2))])),
+    )
+    return Digest(digest.watch, digest.mentions, digest.search_url, period=period)
+
+
 def assert_inert(out: str, where: str, allow: str = "\n\t") -> None:
     """``out`` encodes as UTF-8 (no lone surrogate) and holds no control or bidi character."""
     out.encode("utf-8")
@@ -253,3 +272,33 @@ def test_any_config_value_is_accepted_or_one_line_exit_2(tmp_path_factory, x_val
         assert code == 2
         assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
         assert "Traceback" not in err.getvalue()
+
+
+@FAST
+@given(scheduled_digests())
+def test_period_summaries_are_inert_in_every_renderer(digest):
+    import io
+    from contextlib import redirect_stdout
+
+    from mention_monitor.notifiers.console import ConsoleNotifier, ConsoleOptions
+    from mention_monitor.notifiers.email import SmtpEmailOptions
+    from tests.fakes.slack import _texts, limits_violation
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert ConsoleNotifier("c", ConsoleOptions(type="console"), EnvSecrets({})).send(digest).ok
+    assert_inert(out.getvalue(), "console")
+    assert all(not line.startswith("{") for line in out.getvalue().split("\n"))
+    assert_inert(render_html(digest), "html", allow="\n")
+    opts = SmtpEmailOptions(type="email-smtp", host="127.0.0.1", sender="a@example.com",
+                            recipients=["b@example.com"])
+    assert SmtpEmailNotifier("email", opts, EnvSecrets({})).build_message(digest).as_bytes().isascii()
+    for _, payload in _slack().payloads(digest):
+        assert limits_violation(payload) is None
+        assert_inert(json.dumps(payload, ensure_ascii=False), "slack", allow="")
+        for block in payload["blocks"][1:]:
+            for text, _ in _texts(block):
+                rest = OUR_LINK.sub("", text)
+                assert "<" not in rest and ">" not in rest, text
+                assert re.fullmatch(r"(?:[^&]|&amp;|&lt;|&gt;)*", rest, re.S), text
+    assert_inert(compose_sms(digest, 2), "sms", allow="")

@@ -15,17 +15,22 @@ WEBHOOK_PATH = "/services/T000/B000/XXXXsecretXXXX"
 MAX_BLOCKS, MAX_SECTION, MAX_HEADER, MAX_BLOCK_CHARS = 50, 3000, 150, 12000
 
 
+def _texts(block: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each text of a block with its own limit: a header's, a section's, its fields' (2,000)."""
+    limit = MAX_HEADER if block.get("type") == "header" else MAX_SECTION
+    texts = [(block["text"]["text"], limit)] if isinstance(block.get("text"), dict) else []
+    texts += [(f["text"], 2000) for f in block.get("fields") or []]
+    texts += [(e["text"], MAX_SECTION) for e in block.get("elements") or [] if "text" in e]
+    return texts
+
+
 def limits_violation(payload: dict[str, Any]) -> str | None:
     """Slack's answer to a payload over its limits, or None."""
     blocks = payload.get("blocks") or []
-    texts = [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
-    if len(blocks) > MAX_BLOCKS:
+    texts = [t for b in blocks for t in _texts(b)]
+    if len(blocks) > MAX_BLOCKS or any(len(text) > limit for text, limit in texts):
         return "invalid_blocks"
-    for block in blocks:
-        limit = MAX_HEADER if block.get("type") == "header" else MAX_SECTION
-        if len(block["text"]["text"]) > limit:
-            return "invalid_blocks"
-    if sum(len(t) for t in texts) > MAX_BLOCK_CHARS:
+    if sum(len(text) for text, _ in texts) > MAX_BLOCK_CHARS:
         return "msg_blocks_too_long"
     return None
 

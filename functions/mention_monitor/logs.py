@@ -22,6 +22,16 @@ _THIRD_PARTY = (
 )
 
 
+def _escaped_forms(value: str) -> set[str]:
+    """``value`` as it appears inside a JSON string (ASCII-only or not) and inside a Python
+    ``repr`` of it as text or as bytes (tracebacks show ``b'Bearer ...\\r'``)."""
+    forms = {json.dumps(value, ensure_ascii=flag)[1:-1] for flag in (True, False)}
+    forms.add(repr(value)[1:-1])
+    forms.add(repr(value.encode("utf-8", "surrogateescape"))[2:-1])
+    forms.discard(value)
+    return {f for f in forms if f}
+
+
 class _SecretRegistry:
     """The secret values this process has loaded; anything we print is masked against them."""
 
@@ -34,9 +44,7 @@ class _SecretRegistry:
         if len(value) >= 4:
             with self._lock:
                 self._values.add(value)
-                escaped = json.dumps(value)[1:-1]
-                if escaped != value:
-                    self._values.add(escaped)
+                self._values.update(_escaped_forms(value))
 
     def clear(self) -> None:
         with self._lock:
@@ -62,6 +70,14 @@ def register_secret(value: str) -> None:
 def redact(text: str) -> str:
     """``text`` with every registered secret value replaced by ``***``."""
     return SECRETS.redact(text)
+
+
+def unexpected(exc: BaseException) -> str:
+    """One masked line for an exception nobody raised on purpose: its type and message
+    (masked first, then folded onto one line and cut)."""
+    text = " ".join(redact(str(exc)).split())[:500]
+    name = type(exc).__name__
+    return f"unexpected error: {name}: {text}" if text else f"unexpected error: {name}"
 
 
 class RedactingJsonFormatter(JsonFormatter):

@@ -21,6 +21,7 @@ from mention_monitor.errors import DeliveryError, SecretsError
 from mention_monitor.http import HttpError, HttpPolicy, RateLimited, Retry, base_url
 from mention_monitor.models import DeliveryResult, Digest, Mention
 from mention_monitor.notifiers.base import (
+    ConfigPath,
     HttpRetryOptions,
     Notifier,
     NotifierOptions,
@@ -30,6 +31,7 @@ from mention_monitor.services import SecretReader, Services
 
 __all__ = [
     "Clock",
+    "ConfigPath",
     "DeliveryError",
     "DeliveryResult",
     "Digest",

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mention_monitor.guard import SendGuard
 from mention_monitor.logs import redact
 from mention_monitor.models import DeliveryResult, Digest, Mention
 from mention_monitor.notifiers import Notifier
@@ -48,6 +49,10 @@ class Delivery:
     dry_run: bool = False
     #: Dry runs store nothing: what the searches found stands in for the outbox.
     collected: Mapping[int, Mention] | None = None
+    #: Real runs: asked before each send (time budget, lease).
+    guard: SendGuard | None = None
+    #: ``state.outbox_days``, for the report of mentions that expired undelivered.
+    outbox_days: float = 0
 
     def pending(self, cursor: int) -> list[Mention]:
         if self.mark is None or self.mark <= cursor:
@@ -64,23 +69,45 @@ class Delivery:
         self.result.delivered[name] = 0
         if self.mark is None or self.mark <= cursor:
             return
-        passing = [m for m in self.pending(cursor) if notifier.options.allows(m)]
         if self.dry_run:
+            passing = [m for m in self.pending(cursor) if notifier.options.allows(m)]
             if self.result.would_deliver is None:
                 self.result.would_deliver = {}
             self.result.would_deliver[name] = len(passing)
             return
+        refused = self.guard.refuse(name) if self.guard is not None else None
+        if refused is not None:
+            self.result.failed.setdefault(*refused)
+            return
+        lost = self.store.expired(self.watch, cursor, self.mark, self.now)
+        pending = self.pending(cursor)
+        passing = [m for m in pending if notifier.options.allows(m)]
         digest = Digest(
             watch=self.watch, mentions=tuple(passing), search_url=self.search_url, terms=self.terms
         )
         sent = notifier.send(digest) if passing else DeliveryResult()
         # Filtered-out mentions are handled too: on success the cursor moves to the mark.
         target = self.mark if sent.ok else sent.delivered_through
+        reasons = [] if sent.ok else [redact(sent.error or "failed")]
+        if lost:
+            # Gone for good: the cursor passes them (so they are reported once), but never
+            # a mention still pending below them.
+            below = [i for i in lost if not pending or i < pending[0].id]
+            if below and (target is None or target < below[-1]):
+                target = below[-1]
+            reasons.insert(0, self._lost(name, lost))
         if target is not None and target > cursor:
             if not self.store.advance_delivery(self.watch, name, target):
                 log.info("delivery cursor %s/%s already moved by another run", self.watch, name)
         self.result.delivered[name] = sent.delivered
-        if not sent.ok:
-            reason = redact(sent.error or "failed")
+        if reasons:
+            reason = "; ".join(reasons)
             self.result.failed[name] = reason
             log.warning("notifier %s failed for %s: %s", name, self.watch, reason)
+
+    def _lost(self, name: str, ids: list[int]) -> str:
+        span = f"ID {ids[0]}" if len(ids) == 1 else f"IDs {ids[0]}..{ids[-1]}"
+        return (
+            f"{len(ids)} mention(s) ({span}) expired from the outbox before {name} delivered "
+            f"them (state.outbox_days = {self.outbox_days:g}); they will not be sent"
+        )

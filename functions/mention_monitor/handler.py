@@ -10,8 +10,10 @@ import time
 from typing import Any
 
 from mention_monitor.config import Settings, load_settings
-from mention_monitor.logs import configure_logging
+from mention_monitor.errors import ConfigError, MonitorError
+from mention_monitor.logs import configure_logging, redact, unexpected
 from mention_monitor.notifiers import Notifier
+from mention_monitor.report import warn_unknown_env
 from mention_monitor.run import RunContext, run_once
 from mention_monitor.secrets import SecretProvider
 from mention_monitor.state import StateStore
@@ -30,10 +32,15 @@ class RunFailed(RuntimeError):
     """The run finished but a search or a notifier failed; Lambda records an error."""
 
 
+class UnexpectedError(RuntimeError):
+    """An exception nobody raised on purpose, re-raised with its message masked."""
+
+
 def _settings() -> Settings:
     if "settings" not in _cached:
         settings = load_settings()
         configure_logging(settings.log_level)
+        warn_unknown_env(settings)
         _cached["settings"] = settings
     settings_obj: Settings = _cached["settings"]
     return settings_obj
@@ -102,9 +109,40 @@ def emit_metrics(summary: dict[str, Any], stream: Any = None) -> None:
     out.flush()
 
 
+def dry_run_flag(event: Any) -> bool:
+    """``event["dry_run"]``, strictly: ``true``/``false`` (JSON booleans, or those two words as
+    strings in any case); absent is false; anything else is a :class:`ConfigError`."""
+    if not isinstance(event, dict) or "dry_run" not in event:
+        return False
+    value = event["dry_run"]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"event: dry_run must be true or false (got a {type(value).__name__})")
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Run every watch once. Returns the summary; raises :class:`RunFailed` if the run failed."""
+    """Run every watch once. Returns the summary; raises :class:`RunFailed` if the run failed.
+
+    Whatever escapes is masked before Lambda sees it: Lambda puts the message and the stack
+    trace of a raised exception into its error record and log, so both carry no secret.
+    """
+    try:
+        return _run(event, context)
+    except RunFailed:
+        raise
+    except MonitorError as exc:  # raised on purpose: a safe message, masked all the same
+        exc.args = (redact(str(exc)),)
+        raise exc.with_traceback(None) from None
+    except Exception as exc:
+        log.error("unexpected error", exc_info=True)  # the traceback, masked by the formatter
+        raise UnexpectedError(unexpected(exc)) from None
+
+
+def _run(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = _settings()
+    dry_run = dry_run_flag(event)
     budget = settings.time_budget_seconds
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining_ms):
@@ -115,12 +153,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         secrets=_secrets(settings),
         notifiers=_notifiers(settings),
         budget_seconds=budget,
-        dry_run=bool(isinstance(event, dict) and event.get("dry_run")),
+        dry_run=dry_run,
     )
     result = run_once(ctx)
     summary = result.to_dict()
     emit_metrics(summary)
     log.info("run finished", extra={"summary": summary})
     if not result.ok:
-        raise RunFailed(f"mention-monitor run failed: {json.dumps(result.failures)}")
+        raise RunFailed(redact(f"mention-monitor run failed: {json.dumps(result.failures)}"))
     return summary

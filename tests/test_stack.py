@@ -17,6 +17,7 @@ import pytest
 from mention_monitor import handler as lambda_handler
 from mention_monitor.cli import main
 from mention_monitor.state.dynamodb import DynamoStore
+from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.slack import FakeSlack
 from tests.fakes.xapi import FakeX, make_posts
 from tests.sam import BUNDLE_ROOT, BUNDLED_CONFIG, FUNCTION, translate
@@ -27,11 +28,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 STACK = "mention-monitor-test"
 WATCHES = [{"name": "Acme", "terms": ["acme"], "first_run": "backfill", "notify": ["slack"]}]
 BEARER = "AAAA-stack-bearer-token"
-
-
-class FakeContext:
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 @pytest.fixture
@@ -143,11 +139,13 @@ def test_handler_runs_with_the_stack_environment(
     # 2. The function's environment exactly as the stack set it; only the bundle path maps to
     #    the source tree; X and the Slack webhook are local fakes.
     lam = boto3.client("lambda")
-    env = lam.get_function_configuration(
-        FunctionName=stack["outputs"]["MonitorFunctionName"]
-    )["Environment"]["Variables"]
+    function_name = stack["outputs"]["MonitorFunctionName"]
+    env = lam.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"]
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # What the Lambda runtime adds to that environment and passes as the context.
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", function_name)
+    context = FakeLambdaContext(function_name=function_name)
     assert env["MENTION_MONITOR_CONFIG"] == f"{BUNDLE_ROOT}/monitor.toml"
     monkeypatch.setenv("MENTION_MONITOR_CONFIG", str(BUNDLED_CONFIG))
     monkeypatch.setenv("MENTION_MONITOR_X__API_BASE", fake_x.url)
@@ -157,7 +155,7 @@ def test_handler_runs_with_the_stack_environment(
     )
 
     fake_x.add_posts(make_posts(12, first_id=50_000))
-    summary = lambda_handler.handler({}, FakeContext())
+    summary = lambda_handler.handler({}, context)
     run_out = capsys.readouterr()
     assert summary["ok"] is True
     assert summary["watches"]["Acme"]["found"] == 12
@@ -165,7 +163,10 @@ def test_handler_runs_with_the_stack_environment(
     assert fake_slack.tweet_ids == list(range(50_000, 50_012))
     assert fake_x.searches[0].headers["authorization"] == f"Bearer {BEARER}"
     emf = [json.loads(line) for line in run_out.out.splitlines() if '"_aws"' in line]
-    assert emf and emf[-1]["RunSucceeded"] == 1
+    # one record, dimensioned by the function's name (the SilenceAlarm's dimension)
+    assert [(r["FunctionName"], r["RunSucceeded"], r["MentionsFound"]) for r in emf] == [
+        (function_name, [1.0], [12.0])
+    ]
     for secret in (BEARER, "XXXXsecretXXXX"):
         assert secret not in run_out.out + run_out.err
 
@@ -178,10 +179,10 @@ def test_handler_runs_with_the_stack_environment(
 
     # 4. A warm second run finds nothing and sends nothing.
     fake_x.add_posts(make_posts(2, first_id=60_000))
-    summary = lambda_handler.handler({}, FakeContext())
+    summary = lambda_handler.handler({}, context)
     assert summary["watches"]["Acme"]["found"] == 2
     assert fake_slack.tweet_ids[-2:] == [60_000, 60_001]
     posts = len(fake_slack.received)
-    summary = lambda_handler.handler({}, FakeContext())
+    summary = lambda_handler.handler({}, context)
     assert summary["ok"] and summary["watches"]["Acme"]["found"] == 0
     assert len(fake_slack.received) == posts

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 
 import boto3
@@ -185,22 +184,20 @@ def test_alarms_on_errors_dead_letters_and_silence(translated):
     assert sub["Condition"] == "HasAlarmEmail"
 
 
-def test_emf_metric_matches_the_silence_alarm():
+def test_emf_metric_matches_the_silence_alarm(monkeypatch):
     import io
 
     from mention_monitor.handler import METRIC_NAMESPACE, emit_metrics
 
     buf = io.StringIO()
-    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "mm-fn"
-    try:
-        emit_metrics({"ok": True, "watches": {}}, buf)
-    finally:
-        del os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "mm-fn")
+    emit_metrics({"ok": True, "watches": {}}, buf)
     record = json.loads(buf.getvalue())
-    directive = record["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == METRIC_NAMESPACE
-    assert directive["Dimensions"] == [["FunctionName"]]
-    assert record["RunSucceeded"] == 1 and record["FunctionName"] == "mm-fn"
+    directive = record["_aws"]["CloudWatchMetrics"]
+    assert [(d["Namespace"], d["Dimensions"]) for d in directive] == [
+        (METRIC_NAMESPACE, [["FunctionName"]])
+    ]
+    assert record["RunSucceeded"] == [1.0] and record["FunctionName"] == "mm-fn"
     alarm = load_template()["Resources"]["SilenceAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (METRIC_NAMESPACE, "RunSucceeded")
     # the alarm watches exactly the dimension the function writes: its own name

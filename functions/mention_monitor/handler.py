@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
@@ -128,27 +130,38 @@ def dry_run_flag(event: Any) -> bool:
     raise ConfigError(f"event: dry_run must be true or false (got a {type(value).__name__})")
 
 
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def masked_errors(fn: Handler) -> Handler:
+    """Whatever escapes ``fn`` is masked before Lambda sees it: Lambda puts the message and the
+    stack trace of a raised exception into its error record and log, so neither may carry a
+    secret. Unexpected exceptions are logged with their (masked) traceback and re-raised as
+    :class:`UnexpectedError` with a masked message and no chained cause."""
+
+    @functools.wraps(fn)
+    def wrapper(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        try:
+            return fn(event, context)
+        except RunFailed:
+            raise
+        except MonitorError as exc:  # raised on purpose: a safe message, masked all the same
+            exc.args = (redact(str(exc)),)
+            raise exc.with_traceback(None) from None
+        except Exception as exc:
+            log.error("unexpected error", exc_info=True)  # masked by the log formatter
+            raise UnexpectedError(unexpected(exc)) from None
+
+    return wrapper
+
+
 @LAMBDA_LOGGER.inject_lambda_context(clear_state=True)
+@masked_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run every watch once. Returns the summary; raises :class:`RunFailed` if the run failed.
 
     Every log line of the invocation carries its request id, cold start and function name.
-    Whatever escapes is masked before Lambda sees it: Lambda puts the message and the stack
-    trace of a raised exception into its error record and log, so both carry no secret.
     """
-    try:
-        return _run(event, context)
-    except RunFailed:
-        raise
-    except MonitorError as exc:  # raised on purpose: a safe message, masked all the same
-        exc.args = (redact(str(exc)),)
-        raise exc.with_traceback(None) from None
-    except Exception as exc:
-        log.error("unexpected error", exc_info=True)  # the traceback, masked by the formatter
-        raise UnexpectedError(unexpected(exc)) from None
-
-
-def _run(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = _settings()
     dry_run = dry_run_flag(event)
     remaining = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS

@@ -59,8 +59,9 @@ def _walk(model: type[BaseModel], parts: list[str]) -> bool:
     sub = _model_of(info.annotation)
     if sub is not None:
         return _walk(sub, rest)
-    if typing.get_origin(info.annotation) is dict:
-        # e.g. notifiers.NAME.KEY: the options model behind NAME checks KEY itself.
+    if typing.get_origin(info.annotation) in (dict, list):
+        # notifiers.NAME.KEY: the options model behind NAME checks KEY itself; a list's
+        # items are read by pydantic-settings too (and refused by validation if wrong).
         return all(rest)
     return False
 

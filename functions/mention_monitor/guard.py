@@ -34,12 +34,13 @@ class SendGuard:
 
     def refuse(self, notifier: str) -> tuple[str, str] | None:
         """None to send; else ``(key, reason)`` for the watch's ``failed`` map."""
+        if not self.lost:
+            now = int(self.clock.now())
+            self.lost = not self.store.renew_lease(
+                self.watch, self.owner, now, self.lease_seconds
+            )
         if self.lost:
             return "lease", LEASE_LOST
         if self.budget.remaining() <= 0:
             return notifier, OUT_OF_TIME
-        now = int(self.clock.now())
-        if not self.store.renew_lease(self.watch, self.owner, now, self.lease_seconds):
-            self.lost = True
-            return "lease", LEASE_LOST
         return None

@@ -25,11 +25,13 @@ _THIRD_PARTY = (
 
 
 def _escaped_forms(value: str) -> set[str]:
-    """``value`` as it appears inside a JSON string (ASCII-only or not) and inside a Python
-    ``repr`` of it as text or as bytes (tracebacks show ``b'Bearer ...\\r'``)."""
-    forms = {json.dumps(value, ensure_ascii=flag)[1:-1] for flag in (True, False)}
-    forms.add(repr(value)[1:-1])
-    forms.add(repr(value.encode("utf-8", "surrogateescape"))[2:-1])
+    """``value`` as Python shows it in a ``repr`` (as text, and as bytes: tracebacks show
+    ``b'Bearer ...\\r'``), and each of those inside a JSON string (ASCII-only or not), as in a
+    JSON log line's message or stack trace."""
+    shown = {value, repr(value)[1:-1], repr(value.encode("utf-8", "surrogateescape"))[2:-1]}
+    forms = set(shown)
+    for text in shown:
+        forms.update(json.dumps(text, ensure_ascii=flag)[1:-1] for flag in (True, False))
     forms.discard(value)
     return {f for f in forms if f}
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mention_monitor import xfields
 from mention_monitor.clock import Clock
 from mention_monitor.logs import SECRETS
 from mention_monitor.notifiers import Notifier, registry
@@ -61,6 +62,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     clear_secret_cache()
     SECRETS.clear()
+    xfields.forget()
     from mention_monitor import handler
 
     handler.reset_container()

@@ -111,13 +111,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
+def _rejected_queries(
+    settings: Settings, queries: dict[str, list[str]]
+) -> dict[tuple[str, str], str]:
+    """X's message for each query the last run saw refused as invalid (read from the state;
+    a SQLite file that does not exist yet is not created)."""
+    from pathlib import Path
+
+    from mention_monitor.query import query_key
+    from mention_monitor.wiring import state_store
+
+    if settings.state.backend == "sqlite" and not Path(settings.state.path).is_file():
+        return {}
+    store = state_store(settings)
+    out: dict[tuple[str, str], str] = {}
+    try:
+        for watch, qs in queries.items():
+            known = store.load(watch).queries
+            for q in qs:
+                state = known.get(query_key(q))
+                if state is not None and state.rejected:
+                    out[(watch, q)] = state.rejected
+    finally:
+        store.close()
+    return out
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    from mention_monitor.query import plan_queries
     from mention_monitor.report import check_report
     from mention_monitor.wiring import secret_provider
 
     settings = _settings(args)
-    _emit(check_report(settings, secret_provider(settings)))
-    return EXIT_OK
+    secrets = secret_provider(settings)
+    queries = plan_queries(settings)
+    secrets.require(settings.required_secret_keys())
+    rejected = _rejected_queries(settings, queries)
+    _emit(check_report(settings, secrets, queries, rejected))
+    return EXIT_FAILED if rejected else EXIT_OK
 
 
 def cmd_state(args: argparse.Namespace) -> int:

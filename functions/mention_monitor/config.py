@@ -49,6 +49,8 @@ class XSettings(_Strict):
     timeout_seconds: float = Field(10.0, gt=0, le=120)
     max_retries: int = Field(3, ge=0, le=10)
     backoff_seconds: float = Field(1.0, ge=0, le=60)
+    #: ``post.fields`` (X's spec 2.167) or ``tweet.fields`` (2.162, the docs); auto tries both.
+    fields_style: Literal["auto", "post", "tweet"] = "auto"
 
     @field_validator("api_base")
     @classmethod

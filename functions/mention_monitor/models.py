@@ -55,28 +55,6 @@ class Mention:
         kwargs["id"] = int(kwargs["id"])
         return cls(**kwargs)
 
-    @classmethod
-    def from_api(cls, post: dict[str, Any], users: dict[str, dict[str, Any]]) -> Mention:
-        """Build from one ``data[]`` item of a recent-search response and its expanded users."""
-        metrics = post.get("public_metrics") or {}
-        author = users.get(str(post.get("author_id", ""))) or {}
-        umetrics = author.get("public_metrics") or {}
-        return cls(
-            id=int(post["id"]),
-            text=str(post.get("text", "")),
-            created_at=str(post.get("created_at", "")),
-            author_id=str(post.get("author_id", "")),
-            author_username=str(author.get("username", "")),
-            author_name=str(author.get("name", "")),
-            author_followers=int(umetrics.get("followers_count", 0) or 0),
-            like_count=int(metrics.get("like_count", 0) or 0),
-            # The current spec says repost_count; older payloads say retweet_count.
-            repost_count=int(metrics.get("repost_count", metrics.get("retweet_count", 0)) or 0),
-            reply_count=int(metrics.get("reply_count", 0) or 0),
-            quote_count=int(metrics.get("quote_count", 0) or 0),
-            lang=str(post.get("lang", "")),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Digest:

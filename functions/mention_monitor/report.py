@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from mention_monitor.config import Settings
 from mention_monitor.logs import MASK, redact
-from mention_monitor.query import plan_queries
 from mention_monitor.secrets import EnvSecrets, SecretProvider
 
 log = logging.getLogger(__name__)
@@ -41,19 +41,27 @@ def secret_sources(settings: Settings, secrets: SecretProvider) -> dict[str, dic
     return out
 
 
-def check_report(settings: Settings, secrets: SecretProvider) -> dict[str, Any]:
-    """``check``'s JSON: ``ok``, ``config``, ``secret_keys`` and each watch's queries, then
+def check_report(
+    settings: Settings,
+    secrets: SecretProvider,
+    queries: Mapping[str, list[str]],
+    rejected: Mapping[tuple[str, str], str],
+) -> dict[str, Any]:
+    """``check``'s JSON: ``ok`` (false when X refused a query in the last run), ``config``,
+    ``secret_keys`` and each watch's queries (with X's reason where ``rejected``), then
     ``settings`` (effective), ``from_env`` (setting path -> the variable that set it),
     ``secrets`` (masked, with their source) and ``unknown_env`` (variables that set nothing)."""
-    queries = plan_queries(settings)
-    keys = settings.required_secret_keys()
-    secrets.require(keys)
     report = {
-        "ok": True,
+        "ok": not rejected,
         "config": str(settings.config_path),
-        "secret_keys": sorted(set(keys)),
+        "secret_keys": sorted(set(settings.required_secret_keys())),
         "watches": {
-            name: [{"query": q, "length": len(q)} for q in qs] for name, qs in queries.items()
+            name: [
+                {"query": q, "length": len(q)}
+                | ({"rejected": rejected[(name, q)]} if (name, q) in rejected else {})
+                for q in qs
+            ]
+            for name, qs in queries.items()
         },
         "settings": effective_settings(settings),
         "from_env": dict(sorted(settings.env.settings.items())),

@@ -17,6 +17,8 @@ class WatchResult:
     api_requests: int = 0
     posts_read: int = 0
     users_read: int = 0
+    #: Posts X sent that could not be read (skipped, each named in ``warnings``).
+    malformed: int = 0
     delivered: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -44,6 +46,8 @@ class WatchResult:
             "delivered": dict(self.delivered),
             "failed": dict(self.failed),
         }
+        if self.malformed:
+            out["malformed"] = self.malformed
         if self.warnings:
             out["warnings"] = list(self.warnings)
         if self.skipped is not None:

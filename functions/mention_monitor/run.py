@@ -172,6 +172,7 @@ def run_once(ctx: RunContext) -> RunSummary:
         max_retries=settings.x.max_retries,
         backoff_seconds=settings.x.backoff_seconds,
         timeout_seconds=settings.x.timeout_seconds,
+        fields_style=settings.x.fields_style,
     )
     # Every wait counts against the one budget: X's, and the notifiers' (Slack's 429s, ...).
     for notifier in ctx.notifiers.values():

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 
@@ -25,19 +26,83 @@ def load_spec() -> dict[str, Any]:
 
 SPEC = load_spec()
 PARAMS = {p["name"]: p for p in SPEC["parameters"]}
+REAL = Path(__file__).resolve().parents[1] / "data" / "real" / "x"
 
 
-def spec_violations(query: dict[str, str]) -> list[str]:
+def _tweet_params() -> dict[str, dict[str, Any]]:
+    """The parameters as spec 2.162 and the docs name them: ``tweet.fields`` with
+    ``note_tweet`` where spec 2.167 has ``post.fields`` with ``note_post``."""
+    params = copy.deepcopy(PARAMS)
+    fields = params.pop("post.fields")
+    fields["name"] = "tweet.fields"
+    enum = fields["schema"]["items"]["enum"]
+    enum[enum.index("note_post")] = "note_tweet"
+    params["tweet.fields"] = fields
+    return params
+
+
+FIELDS_PARAMS = {"post": PARAMS, "tweet": _tweet_params()}
+
+
+def real_error(name: str) -> dict[str, Any]:
+    """A recorded X error (status, headers, body) from ``tests/data/real/x/errors``."""
+    data: dict[str, Any] = json.loads((REAL / "errors" / f"{name}.json").read_text("utf-8"))
+    return data
+
+
+def real_reply(name: str, status: int | None = None, reset: float | None = None) -> Reply:
+    """That recorded error as the fake serves it: its exact body and status (``status`` for a
+    recording without one), its headers with ``RESET`` replaced by ``reset`` (epoch seconds)."""
+    data = real_error(name)
+    headers = {
+        k: (str(int(reset)) if v == "RESET" and reset is not None else v)
+        for k, v in data.get("headers", {}).items()
+    }
+    return Reply(data["status"] or status or 400, data["body"], headers)
+
+
+def id_with_time(query: dict[str, str]) -> Reply:
+    """X's real 400 for an ID bound sent together with a time bound."""
+    reply = real_reply("400_id_with_time")
+    body = copy.deepcopy(reply.body)
+    bounds = ("since_id", "until_id", "start_time", "end_time")
+    body["errors"][0]["parameters"] = {k: [query[k]] for k in bounds if k in query}
+    return Reply(400, body)
+
+
+def unknown_fields(name: str, value: str, accepted: dict[str, dict[str, Any]]) -> Reply | None:
+    """X's 400 for a fields parameter it does not know, or a value it does not know, in the
+    shape of ``errors/400_unknown_param.json``; None when ``name=value`` is accepted."""
+    body = copy.deepcopy(real_error("400_unknown_param")["body"])
+    if name not in accepted:
+        known = ",".join(k for k in accepted if k != "query")
+        message = f"[{name}] is not one of [query,{known}]"
+    else:
+        enum = accepted[name]["schema"]["items"]["enum"]
+        bad = [v for v in value.split(",") if v not in enum]
+        if not bad:
+            return None
+        message = (
+            f"The `{name}` query parameter value [{bad[0]}] is not one of [{','.join(enum)}]"
+        )
+    body["errors"] = [{"parameters": {name: [value]}, "message": message}]
+    return Reply(400, body)
+
+
+def spec_violations(
+    query: dict[str, str], params: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
     """Reasons ``query`` does not satisfy the spec's parameters (empty when it does)."""
+    spec = params or FIELDS_PARAMS["post"]
     problems = []
-    for name, param in PARAMS.items():
+    for name, param in spec.items():
         if param.get("required") and name not in query:
             problems.append(f"missing required parameter {name}")
     for name, raw in query.items():
-        if name not in PARAMS:
+        if name not in spec:
             problems.append(f"unknown parameter {name}")
             continue
-        schema = PARAMS[name]["schema"]
+        schema = spec[name]["schema"]
         value: Any = raw
         if schema.get("type") == "array":
             value = raw.split(",")
@@ -51,11 +116,16 @@ def spec_violations(query: dict[str, str]) -> list[str]:
             jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker())
         except jsonschema.ValidationError as exc:
             problems.append(f"{name}: {exc.message}")
-    if "since_id" in query and "start_time" in query:
-        problems.append("since_id cannot be combined with start_time")
-    if "until_id" in query and "end_time" in query:
-        problems.append("until_id cannot be combined with end_time")
+    if any(k in query for k in ("since_id", "until_id")) and any(
+        k in query for k in ("start_time", "end_time")
+    ):
+        problems.append("since_id/until_id cannot be combined with start_time/end_time")
     return problems
+
+
+def x_escape(text: str) -> str:
+    """Post text as X sends it: ``&``, ``<`` and ``>`` escaped as HTML entities (only those)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def make_users(n: int = 5, base_followers: int = 100) -> list[dict[str, Any]]:
@@ -110,11 +180,21 @@ def make_posts(
 
 
 class FakeX(FakeServer):
-    """Serves ``archive`` like X; records every request and any spec violation in it."""
+    """Serves ``archive`` like X; records every request and any spec violation in it.
 
-    def __init__(self, archive: SearchArchive | None = None) -> None:
+    ``fields`` is the one spelling of the fields parameter it accepts: ``post`` (spec 2.167:
+    ``post.fields``, ``note_post``) or ``tweet`` (spec 2.162 and the docs: ``tweet.fields``,
+    ``note_tweet``). The other spelling is answered as X answers an unknown parameter (a 400,
+    not a violation: a client may probe for it); an unknown field value is a violation.
+    """
+
+    def __init__(
+        self, archive: SearchArchive | None = None, fields: Literal["post", "tweet"] = "post"
+    ) -> None:
         super().__init__()
         self.archive = archive or SearchArchive(users=make_users())
+        self.fields = fields
+        self.params = FIELDS_PARAMS[fields]
         self.violations: list[str] = []
         self.rate_limit_remaining: int | None = None
         #: Every post ID sent, with repeats: X bills each one.
@@ -132,7 +212,17 @@ class FakeX(FakeServer):
     def default(self, req: Received) -> Reply:
         if req.path != SEARCH_PATH:
             return Reply(404, {"title": "Not Found", "detail": req.path, "type": "about:blank"})
-        problems = spec_violations(req.query)
+        for name in ("post.fields", "tweet.fields"):
+            if name in req.query:
+                refused = unknown_fields(name, req.query[name], self.params)
+                if refused is not None:
+                    if name in self.params:
+                        self.violations.append(refused.body["errors"][0]["message"])
+                    return refused
+        problems = spec_violations(req.query, self.params)
+        if any("cannot be combined" in p for p in problems):
+            self.violations.extend(problems)
+            return id_with_time(req.query)
         if problems:
             self.violations.extend(problems)
             return Reply(
@@ -151,9 +241,24 @@ class FakeX(FakeServer):
                 "x-rate-limit-reset": "0",
             }
         body = self.archive.answer(req.query)
+        if body.get("data"):
+            body["data"] = [self._as_requested(p, req.query) for p in body["data"]]
         self.served_ids.extend(int(p["id"]) for p in body.get("data", []))
         self.served_pairs.extend((req.query["query"], int(p["id"])) for p in body.get("data", []))
         return Reply(200, body, headers)
+
+
+    def _as_requested(self, post: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        """A long post's full text only when asked for, under the name it was asked for."""
+        note = post.get("note_post") or post.get("note_tweet")
+        if note is None:
+            return post
+        out = {k: v for k, v in post.items() if k not in ("note_post", "note_tweet")}
+        asked = ",".join(query.get(n, "") for n in ("post.fields", "tweet.fields")).split(",")
+        for name in ("note_post", "note_tweet"):
+            if name in asked:
+                out[name] = note
+        return out
 
 
 def rate_limited(reset_epoch: float) -> Reply:

@@ -27,6 +27,7 @@ class QueryState:
     ``pending_until``/``pending_top``: a later range [until, top] is stored too, but the gap
     (cursor, until) is still to be read (resumed with ``until_id``).
     ``started_at``: the query began with no posts at all; search from this time.
+    ``rejected``: X's message when it last refused the query itself (400), else empty.
     """
 
     cursor: int | None = None
@@ -36,9 +37,10 @@ class QueryState:
     pending_top: int | None = None
     pending_top_time: str = ""
     started_at: str = ""
+    rejected: str = ""
 
     def data(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "cursor_time": self.cursor_time,
             "query": self.query,
             "pending_until": self.pending_until,
@@ -46,6 +48,9 @@ class QueryState:
             "pending_top_time": self.pending_top_time,
             "started_at": self.started_at,
         }
+        if self.rejected:
+            out["rejected"] = self.rejected
+        return out
 
     @classmethod
     def from_record(cls, cursor: int | None, data: dict[str, Any]) -> QueryState:
@@ -60,6 +65,7 @@ class QueryState:
             pending_top=_int(data.get("pending_top")),
             pending_top_time=str(data.get("pending_top_time") or ""),
             started_at=str(data.get("started_at") or ""),
+            rejected=str(data.get("rejected") or ""),
         )
 
 
@@ -216,6 +222,7 @@ class StateStore(ABC):
                             "pending": [_s(q.pending_until), _s(q.pending_top)]
                             if q.pending_until is not None
                             else None,
+                            **({"rejected": q.rejected} if q.rejected else {}),
                         }
                         for k, q in st.queries.items()
                     },

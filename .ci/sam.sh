@@ -82,7 +82,9 @@ echo "== bundle check"
 fail=0
 for need in mention_monitor/handler.py mention_monitor/notifiers/__init__.py monitor.toml \
             mention_monitor/__pycache__/handler.cpython-313.pyc \
-            mention_monitor/notifiers/__pycache__/__init__.cpython-313.pyc pydantic_core; do
+            mention_monitor/notifiers/__pycache__/__init__.cpython-313.pyc pydantic_core \
+            vaderSentiment/vader_lexicon.txt vaderSentiment/emoji_utf8_lexicon.txt \
+            tzdata/zoneinfo/Europe/Berlin; do
   [ -e "$BUNDLE/$need" ] || { echo "bundle: $need missing" >&2; fail=1; }
 done
 for banned in functions notifiers tests examples bench boto3 botocore s3transfer .ci infra \
@@ -124,6 +126,23 @@ ours = len(list((root / "mention_monitor").rglob("*.cpython-313.pyc")))
 print(f"bytecode OK: {len(list(root.rglob('*.pyc')))} .pyc files ({ours} of mention_monitor)"
       if not errors else f"bundle: {len(errors)} bytecode problem(s)")
 sys.exit(1 if errors else 0)
+PY
+# Sentiment and time zones from the bundle alone (pure Python, so this machine's 3.13 runs them):
+# VADER reads the lexicon it ships and never reaches the network; with no system zone files
+# (PYTHONTZPATH empty, as if the runtime had no /usr/share/zoneinfo) zones come from tzdata.
+PYTHONTZPATH="" PYTHONPATH="$BUNDLE" "$py313" -S - <<'PY' || fail=1
+import socket, zoneinfo
+def no_network(*args, **kwargs):
+    raise SystemExit("bundle: VADER tried to reach the network")
+socket.socket.connect = no_network
+socket.create_connection = no_network
+assert zoneinfo.TZPATH == (), zoneinfo.TZPATH
+from datetime import datetime
+berlin = datetime(2026, 7, 1, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")).utcoffset()
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+score = SentimentIntensityAnalyzer().polarity_scores("Acme is awful, worst outage ever")["compound"]
+assert berlin.total_seconds() == 7200 and score <= -0.05, (berlin, score)
+print(f"sentiment and zones OK from the bundle: compound {score}, Europe/Berlin +02:00 in July")
 PY
 [ "$fail" = 0 ] || exit 1
 zip_bytes=$($PY - "$BUNDLE" <<'PY'

@@ -37,7 +37,10 @@ def _quiet_logs() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__)
-    ap.add_argument("--only", nargs="+", choices=["efficiency", "coldstart", "throughput", "cost"])
+    ap.add_argument(
+        "--only", nargs="+",
+        choices=["efficiency", "coldstart", "throughput", "cost", "sentiment"],
+    )
     ap.add_argument("--reps", type=int, default=7, help="cold starts of each kind (median)")
     ap.add_argument("--mentions", type=int, default=10_000, help="throughput burst size")
     ap.add_argument("--quick", action="store_true", help="small sizes: a quick look, not figures")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.reps, args.mentions = 3, 2_000
-    parts = args.only or ["efficiency", "coldstart", "throughput", "cost"]
+    parts = args.only or ["efficiency", "coldstart", "throughput", "cost", "sentiment"]
     local_aws_env()  # dummy credentials; nothing reaches AWS or the internet
     _quiet_logs()
     command = " ".join(["python3 -m bench", *(sys.argv[1:] if argv is None else argv)])
@@ -103,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         results["cost"] = {"simulation": sim, "estimate": est}
         print("4. Cost (monthly estimate)")
         print(cost.report(sim, est) + "\n")
+
+    if "sentiment" in parts:
+        from bench import sentiment
+
+        sent = sentiment.measure(args.reps, 1_000 if args.quick else 5_000)
+        results["sentiment"] = sent
+        print("5. Sentiment (VADER, only with [sentiment] enabled = true)")
+        print(sentiment.report(sent) + "\n", flush=True)
 
     print(f"bench finished in {time.perf_counter() - started:.0f}s")
     if args.json:

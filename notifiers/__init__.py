@@ -19,7 +19,14 @@ from mention_monitor.aws import aws_errors
 from mention_monitor.clock import Clock
 from mention_monitor.errors import DeliveryError, SecretsError
 from mention_monitor.http import HttpError, HttpPolicy, RateLimited, Retry, base_url
-from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.models import (
+    AuthorCount,
+    DeliveryResult,
+    Digest,
+    Mention,
+    PeriodSummary,
+    SpikeInfo,
+)
 from mention_monitor.notifiers.base import (
     ConfigPath,
     HttpRetryOptions,
@@ -30,6 +37,7 @@ from mention_monitor.notifiers.base import (
 from mention_monitor.services import SecretReader, Services
 
 __all__ = [
+    "AuthorCount",
     "Clock",
     "ConfigPath",
     "DeliveryError",
@@ -41,12 +49,14 @@ __all__ = [
     "Mention",
     "Notifier",
     "NotifierOptions",
+    "PeriodSummary",
     "Preview",
     "RateLimited",
     "Retry",
     "SecretReader",
     "SecretsError",
     "Services",
+    "SpikeInfo",
     "aws_errors",
     "base_url",
 ]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from mention_monitor.errors import DeliveryError, SecretsError
 from mention_monitor.http import HttpPolicy
 from mention_monitor.logs import redact
 from mention_monitor.models import DeliveryResult, Digest, Mention
+from mention_monitor.schedule import Schedule, zone
 from mention_monitor.services import SecretReader, Services
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,11 @@ def is_path_option(metadata: list[Any]) -> bool:
     return any(isinstance(m, _PathOption) for m in metadata)
 
 
+SentimentLabel = Literal["negative", "neutral", "positive", "unknown"]
+
+
 class NotifierOptions(BaseModel):
-    """Options every notifier takes: its ``type`` and the routing rules.
+    """Options every notifier takes: its ``type``, its schedule and the routing rules.
 
     A mention passes if it meets any rule that is set; with no rule set, every mention passes.
     Subclasses add their own options; fields ending in ``_secret`` name keys in the secret.
@@ -50,6 +54,35 @@ class NotifierOptions(BaseModel):
     type: str
     min_author_followers: int | None = Field(None, ge=0)
     keywords_any: list[str] | None = None
+    #: Passes mentions whose sentiment label is listed (``unknown`` only when listed).
+    sentiment: list[SentimentLabel] | None = Field(None, min_length=1)
+    #: "every run", "hourly", "daily HH:MM" or "weekly DAY HH:MM", in ``timezone``.
+    schedule: str = "every run"
+    timezone: str = "UTC"
+    #: Scheduled notifiers: send "no new mentions of ... since ..." when a period was quiet.
+    send_empty: bool = False
+    _plan: Schedule = PrivateAttr(default_factory=Schedule)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return Schedule.parse(value).describe()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _parse_schedule(self) -> NotifierOptions:
+        self._plan = Schedule.parse(self.schedule, self.timezone)
+        return self
+
+    @property
+    def plan(self) -> Schedule:
+        """The parsed ``schedule`` in ``timezone``."""
+        return self._plan
 
     def allows(self, mention: Mention) -> bool:
         checks: list[bool] = []
@@ -58,6 +91,8 @@ class NotifierOptions(BaseModel):
         if self.keywords_any:
             text = mention.text.casefold()
             checks.append(any(k.casefold() in text for k in self.keywords_any if k))
+        if self.sentiment is not None:
+            checks.append((mention.sentiment or "unknown") in self.sentiment)
         return not checks or any(checks)
 
     def max_send_seconds(self) -> float:
@@ -146,8 +181,14 @@ class Notifier(ABC, Generic[OptionsT]):
         return f"<{type(self).__name__} {self.name!r}>"
 
     def send(self, digest: Digest) -> DeliveryResult:
-        """Deliver ``digest``; never raises. The result says what was accepted and why not."""
-        if not digest.mentions:
+        """Deliver ``digest``; never raises. The result says what was accepted and why not.
+
+        Besides digests of new mentions, ``digest`` can be a spike alert (``kind == "spike"``,
+        its ``headline`` the message, its mentions the most-engaged posts) or, for a scheduled
+        notifier with ``send_empty``, a quiet period's note (a ``headline``, no mentions).
+        A notifier that renders ``headline`` (when set) instead of the count handles all three.
+        """
+        if not digest.mentions and not digest.headline:
             return DeliveryResult()
         try:
             result = self._deliver(digest)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -39,16 +41,20 @@ class FileNotifier(Notifier[FileOptions]):
     type_name = "file"
 
     def _payload(self, digest: Digest) -> str:
-        return json.dumps(
-            {
-                "watch": digest.watch,
-                "subject": subject(digest),
-                "count": digest.count,
-                "mentions": [json.loads(m.to_json()) for m in digest.mentions],
-            },
-            ensure_ascii=False,
-            indent=2,
-        )
+        data: dict[str, Any] = {
+            "watch": digest.watch,
+            "kind": digest.kind,
+            "subject": subject(digest),
+            "count": digest.count,
+            "mentions": [json.loads(m.to_json()) for m in digest.mentions],
+        }
+        if digest.period is not None:
+            period = dataclasses.asdict(digest.period)
+            period["top_posts"] = [str(m.id) for m in digest.period.top_posts]
+            data["period"] = period
+        if digest.spike is not None:
+            data["spike"] = dataclasses.asdict(digest.spike)
+        return json.dumps(data, ensure_ascii=False, indent=2)
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
         directory = Path(self.options.directory)
@@ -57,8 +63,13 @@ class FileNotifier(Notifier[FileOptions]):
         except OSError as exc:
             raise DeliveryError(f"cannot create {directory}: {exc.strerror}") from None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        first, last = digest.mentions[0].id, digest.mentions[-1].id
-        base = f"{_safe(digest.watch)}-{stamp}-{first}-{last}"
+        if digest.is_alert:
+            base = f"{_safe(digest.watch)}-{stamp}-spike"
+        elif not digest.mentions:
+            base = f"{_safe(digest.watch)}-{stamp}-empty"
+        else:
+            first, last = digest.mentions[0].id, digest.mentions[-1].id
+            base = f"{_safe(digest.watch)}-{stamp}-{first}-{last}"
         html_doc = render_html(digest, self.options.max_mentions)
         payload = self._payload(digest)
         for attempt in range(1000):

@@ -7,6 +7,16 @@ import re
 from datetime import datetime
 
 from mention_monitor.notifiers import Digest, Mention
+from mention_monitor.notifiers.summary import (
+    alert_html,
+    alert_text,
+    label_html,
+    period_html,
+    period_text,
+)
+from mention_monitor.notifiers.summary import (
+    compact_number as compact_number,
+)
 
 # Only http(s) URLs become links; quotes and angle brackets end a URL so nothing can break out
 # of the attribute even before escaping.
@@ -15,18 +25,9 @@ _TRAILING = ".,;:!?)]}"
 
 
 def subject(digest: Digest) -> str:
-    """``12 new mentions of Acme`` (``1 new mention of Acme``)."""
-    noun = "mention" if digest.count == 1 else "mentions"
-    return f"{digest.count} new {noun} of {digest.watch}"
-
-
-def compact_number(value: int) -> str:
-    """12345 -> ``12.3K``; 2500000 -> ``2.5M``."""
-    for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
-        if value >= limit:
-            text = f"{value / limit:.1f}".rstrip("0").rstrip(".")
-            return f"{text}{suffix}"
-    return str(value)
+    """``12 new mentions of Acme`` (``1 new mention of Acme``), or the digest's headline (a
+    spike alert's message, a quiet period's "no new mentions of Acme since ...")."""
+    return digest.title
 
 
 def display_time(created_at: str) -> str:
@@ -75,8 +76,9 @@ def mention_text_block(m: Mention) -> str:
     """Plain-text lines for one mention."""
     who = f"{m.author_name} (@{m.author_username})" if m.author_username else m.author_name
     followers = compact_number(m.author_followers)
+    label = f" · {m.sentiment}" if m.sentiment else ""
     lines = [
-        f"{who} · {followers} followers · {display_time(m.created_at)}".strip(" ·"),
+        f"{who} · {followers} followers · {display_time(m.created_at)}".strip(" ·") + label,
         m.text,
         f"♥ {m.like_count} likes  ⟲ {m.repost_count} reposts  {m.url}",
     ]
@@ -86,6 +88,10 @@ def mention_text_block(m: Mention) -> str:
 def render_text(digest: Digest, limit: int = 100) -> str:
     shown, more = select(digest, limit)
     parts = [subject(digest), ""]
+    if digest.period is not None:
+        parts.append(period_text(digest.period))
+    if digest.is_alert and alert_text(digest):
+        parts.append(alert_text(digest))
     if more:
         parts.append(f"Showing the {len(shown)} most-followed authors; {more} more on X:")
         parts.append(digest.search_url)
@@ -117,7 +123,7 @@ def _mention_html(m: Mention) -> str:
         '<tr><td style="padding:14px 16px;border-bottom:1px solid #eff3f4">'
         f'<div style="{_FONT};font-size:14px;color:#0f1419">'
         f"<strong><bdi>{name}</bdi></strong>{handle_link}"
-        f' <span style="color:#536471">· {" · ".join(meta)}</span></div>'
+        f' <span style="color:#536471">· {" · ".join(meta)}</span>{label_html(m)}</div>'
         f'<div dir="auto" style="{_FONT};font-size:15px;line-height:1.4;color:#0f1419;'
         f'margin:6px 0;word-wrap:break-word;overflow-wrap:anywhere;word-break:break-word">'
         f"{linkify_html(m.text)}</div>"
@@ -133,6 +139,10 @@ def render_html(digest: Digest, limit: int = 100) -> str:
     shown, more = select(digest, limit)
     title = html.escape(subject(digest))
     rows = "\n".join(_mention_html(m) for m in shown)
+    if digest.period is not None:
+        rows = period_html(digest.period) + "\n" + rows
+    if digest.is_alert:
+        rows = alert_html(digest) + "\n" + rows
     note = ""
     if more:
         search = html.escape(digest.search_url, quote=True)

@@ -19,6 +19,7 @@ from mention_monitor.notifiers import (
     Preview,
 )
 from mention_monitor.notifiers.render import compact_number, display_time, subject
+from mention_monitor.notifiers.summary import alert_text, slack_period_blocks
 
 
 def escape(text: str) -> str:
@@ -80,6 +81,8 @@ class SlackNotifier(Notifier[SlackOptions]):
         meta = [f"{compact_number(m.author_followers)} followers"]
         if m.created_at:
             meta.append(display_time(m.created_at))
+        if m.sentiment:
+            meta.append(m.sentiment)
         head += " · " + " · ".join(meta)
         foot = f"♥ {m.like_count} likes · ⟲ {m.repost_count} reposts · <{m.url}|View post>"
         budget = self.max_section_chars - slack_len(head) - slack_len(foot) - 2
@@ -88,22 +91,38 @@ class SlackNotifier(Notifier[SlackOptions]):
     def _section(self, m: Mention) -> dict[str, Any]:
         return {"type": "section", "text": {"type": "mrkdwn", "text": self.section_text(m)}}
 
+    def _lead(self, digest: Digest) -> list[dict[str, Any]]:
+        """What the first message carries before the mentions: a scheduled digest's period
+        summary as fields, a spike alert's numbers."""
+        if digest.period is not None:
+            return slack_period_blocks(digest.period, escape)
+        text = alert_text(digest) if digest.is_alert else ""
+        if text:
+            return [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}]
+        return []
+
     def _chunks(self, digest: Digest) -> list[list[tuple[Mention, dict[str, Any]]]]:
         """Mentions in ascending ID order, grouped so each message fits Slack's limits."""
         chunks: list[list[tuple[Mention, dict[str, Any]]]] = [[]]
-        size = 0
-        for m in sorted(digest.mentions, key=lambda x: x.id):
+        lead = self._lead(digest)
+        size = sum(len(json.dumps(b, ensure_ascii=False)) for b in lead)
+        reserved = len(lead)  # the first message also carries the lead blocks
+        mentions = list(digest.mentions)
+        if not digest.is_alert:
+            mentions.sort(key=lambda x: x.id)
+        for m in mentions:
             block = self._section(m)
             block_size = slack_len(block["text"]["text"])
             current = chunks[-1]
             if current and (
-                len(current) + 1 >= self.max_blocks or size + block_size > self.max_message_chars
+                len(current) + 1 + reserved >= self.max_blocks
+                or size + block_size > self.max_message_chars
             ):
                 chunks.append([])
-                size = 0
+                size = reserved = 0
             chunks[-1].append((m, block))
             size += block_size
-        return [c for c in chunks if c]
+        return [c for c in chunks if c] or [[]]
 
     def payloads(self, digest: Digest) -> list[tuple[list[Mention], dict[str, Any]]]:
         """Every message of the digest with the mentions it carries, in sending order."""
@@ -121,6 +140,7 @@ class SlackNotifier(Notifier[SlackOptions]):
                 "text": escape(header),
                 "blocks": [
                     {"type": "header", "text": {"type": "plain_text", "text": header}},
+                    *(self._lead(digest) if i == 1 else []),
                     *(block for _, block in chunk),
                 ],
                 "unfurl_links": False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -94,8 +95,29 @@ def short_link(m: Mention) -> str:
 
 
 def top_mention(digest: Digest) -> Mention:
-    """The most-followed author's mention (the newest one on a tie)."""
+    """The most-followed author's mention (the newest one on a tie); a spike alert's first
+    mention (its most-engaged post)."""
+    if digest.is_alert:
+        return digest.mentions[0]
     return max(digest.mentions, key=lambda m: (m.author_followers, m.id))
+
+
+def _head(digest: Digest, conv: Callable[[str], str]) -> str:
+    if digest.headline:
+        head = conv(digest.headline) + "."
+        if digest.spike is not None and digest.spike.negative_share is not None:
+            head += f" Negative: {digest.spike.negative_share}%."
+        return head
+    noun = "mention" if digest.count == 1 else "mentions"
+    head = f"{digest.count} new {noun} of {conv(digest.watch) or 'your watch'}"
+    period = digest.period
+    if period is not None and period.total > 1:  # a scheduled digest: the period's numbers
+        label, peak = period.peak
+        extra = f"peak {peak} at {label}"
+        if period.sentiment:
+            extra += f", {period.share('negative')}% negative"
+        head += f" ({extra})"
+    return head + "."
 
 
 def _cut(text: str, n: int) -> str:
@@ -107,14 +129,12 @@ def _cut(text: str, n: int) -> str:
 
 def _compose(digest: Digest, max_segments: int, clean: bool) -> tuple[str, int]:
     """The best text within the budget and how many characters of the post it kept."""
-    noun = "mention" if digest.count == 1 else "mentions"
     top = top_mention(digest)
-    conv = to_gsm7 if clean else (lambda s: s)
-    watch = conv(digest.watch) or "your watch"
+    conv: Callable[[str], str] = to_gsm7 if clean else (lambda s: s)
     name = conv(" ".join((top.author_name or "").split()))
     user = conv(top.author_username)
     body = conv(" ".join(top.text.split()))  # line breaks and runs of spaces become one space
-    head = f"{digest.count} new {noun} of {watch}."
+    head = _head(digest, conv)
     link = short_link(top)
     followers = f"{compact_number(top.author_followers)} followers"
     who_full = f"{name} (@{user}, {followers})" if user else f"{name} ({followers})"
@@ -153,6 +173,9 @@ def compose_sms(digest: Digest, max_segments: int = 1) -> str:
     When the post (an emoji, another script) would force UCS-2 and its 70-character segments,
     a GSM-7 version with those characters dropped is used if it keeps more of the post.
     """
+    if not digest.mentions:  # a quiet period's note
+        text = _head(digest, lambda s: s)
+        return text if fits(text, max_segments) else _cut(to_gsm7(text), 150)
     as_is, kept = _compose(digest, max_segments, clean=False)
     body = " ".join(top_mention(digest).text.split())
     if is_gsm7(body) or len(to_gsm7(body)) < len(body) / 2:

@@ -76,6 +76,22 @@ class SecretsSettings(_Strict):
     cache_ttl_seconds: float = Field(300, ge=0, le=86400)
 
 
+class SentimentSettings(_Strict):
+    """``[sentiment]``: score each new English mention once with VADER before it is stored."""
+
+    enabled: bool = False
+
+
+class SpikeSettings(_Strict):
+    """``[watches.spike]``: alert ``notify`` when the last window's count is a spike."""
+
+    notify: list[str] = Field(min_length=1)
+    window_minutes: int = Field(60, ge=10, le=1440)
+    factor: float = Field(3.0, ge=1.0, le=1000.0)
+    min_mentions: int = Field(20, ge=1)
+    cooldown_minutes: int = Field(180, ge=0, le=43200)
+
+
 class Watch(_Strict):
     """``[[watches]]``: one brand's terms and which notifiers hear about them."""
 
@@ -88,6 +104,7 @@ class Watch(_Strict):
     first_run: Literal["latest", "backfill"] = "latest"
     backfill_limit: int = Field(100, ge=1, le=10000)
     notify: list[str] = []
+    spike: SpikeSettings | None = None
 
     @field_validator("name")
     @classmethod
@@ -139,6 +156,7 @@ class Settings(BaseSettings):
     x: XSettings = Field(default_factory=XSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     watches: list[Watch] = Field(min_length=1)
     notifiers: dict[str, dict[str, Any]] = {}
 
@@ -162,8 +180,11 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     def used_notifiers(self) -> list[str]:
-        """Names of the notifiers some watch sends to (unused ones need no secrets)."""
-        return sorted({n for w in self.watches for n in w.notify})
+        """Names of the notifiers some watch sends to, digests or spike alerts (unused ones
+        need no secrets)."""
+        names = {n for w in self.watches for n in w.notify}
+        names.update(n for w in self.watches if w.spike for n in w.spike.notify)
+        return sorted(names)
 
     def required_secret_keys(self) -> list[str]:
         """Every secret key this configuration reads: X's, then the used notifiers'."""
@@ -362,6 +383,23 @@ def _check_lease(settings: Settings, validated: dict[str, NotifierOptions]) -> N
         )
 
 
+def _check_schedules(settings: Settings, validated: dict[str, NotifierOptions]) -> None:
+    """The outbox must outlive the longest schedule; sentiment rules need sentiment on."""
+    outbox_seconds = settings.state.outbox_days * 86400
+    for name, options in sorted(validated.items()):
+        plan = options.plan
+        if plan.longest_period_seconds >= outbox_seconds:
+            raise ConfigError(
+                f"config: state.outbox_days: must be longer than the longest schedule "
+                f"(notifiers.{name}.schedule is {plan.describe()!r}: up to "
+                f"{plan.longest_period_seconds / 86400:g} days with a daylight-saving change)"
+            )
+        if options.sentiment is not None and not settings.sentiment.enabled:
+            raise ConfigError(
+                f"config: notifiers.{name}.sentiment: needs [sentiment] enabled = true"
+            )
+
+
 def _cross_check(settings: Settings, base: Path) -> None:
     """Checks that span sections: notifier types and options, watch names, notify targets,
     the replay directory and the lease."""
@@ -391,12 +429,15 @@ def _cross_check(settings: Settings, base: Path) -> None:
         if watch.name in seen:
             raise ConfigError(f"config: watches.{i}.name: duplicate watch name {watch.name!r}")
         seen.add(watch.name)
-        for target in watch.notify:
+        targets = [("notify", t) for t in watch.notify]
+        targets += [("spike.notify", t) for t in (watch.spike.notify if watch.spike else [])]
+        for key, target in targets:
             if target not in validated:
                 raise ConfigError(
-                    f"config: watches.{i}.notify: no notifier named {target!r} "
+                    f"config: watches.{i}.{key}: no notifier named {target!r} "
                     f"(define [notifiers.{target}])"
                 )
+    _check_schedules(settings, validated)
     if settings.secrets.backend == "aws" and not settings.secrets.aws_secret_id:
         raise ConfigError("config: secrets.aws_secret_id: required when secrets.backend = 'aws'")
     if settings.state.backend == "dynamodb" and not settings.state.table:

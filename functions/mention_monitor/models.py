@@ -28,6 +28,15 @@ class Mention:
     reply_count: int = 0
     quote_count: int = 0
     lang: str = ""
+    #: ``negative``, ``neutral``, ``positive`` or ``unknown`` (not English) when sentiment is
+    #: on; ``""`` when it is off. ``sentiment_score`` is VADER's compound score (-1..1).
+    sentiment: str = ""
+    sentiment_score: float | None = None
+
+    @property
+    def engagement(self) -> int:
+        """Likes, reposts, replies and quotes together."""
+        return self.like_count + self.repost_count + self.reply_count + self.quote_count
 
     @property
     def url(self) -> str:
@@ -57,17 +66,89 @@ class Mention:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorCount:
+    """One author in a period summary: how many of the period's mentions are theirs."""
+
+    username: str
+    name: str
+    followers: int
+    mentions: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSummary:
+    """The numbers a scheduled digest opens with. Times are labels in the notifier's zone.
+
+    ``buckets``: (label, count) per ``unit`` (``10 minutes``, ``hour`` or ``day``) from
+    ``start`` to ``end``; ``sentiment``: (label, count) for negative, neutral, positive (and
+    unknown), empty when no mention was scored.
+    """
+
+    start: str
+    end: str
+    unit: str
+    buckets: tuple[tuple[str, int], ...]
+    total: int
+    top_authors: tuple[AuthorCount, ...] = ()
+    top_posts: tuple[Mention, ...] = ()
+    sentiment: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def peak(self) -> tuple[str, int]:
+        """The busiest bucket (the first one on a tie)."""
+        return max(self.buckets, key=lambda b: b[1]) if self.buckets else ("", 0)
+
+    def share(self, label: str) -> int:
+        """Percent of the scored mentions (negative, neutral, positive) with ``label``."""
+        scored = sum(n for lab, n in self.sentiment if lab != "unknown")
+        count = sum(n for lab, n in self.sentiment if lab == label)
+        return round(100 * count / scored) if scored else 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeInfo:
+    """A spike alert's numbers: the window's count, the usual count, the negative share."""
+
+    count: int
+    usual: int
+    window_minutes: int
+    negative_share: int | None = None  # percent, when sentiment is on
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
-    """What one notifier receives for one watch in one run: mentions in ascending ID order."""
+    """What one notifier receives for one watch: mentions in ascending ID order.
+
+    ``kind`` is ``digest`` or ``spike`` (an alert: ``mentions`` are the most-engaged posts).
+    ``headline``, when set, replaces the count as the title: a spike alert's message, or a
+    scheduled digest's "no new mentions ... since ..." (``send_empty``, no mentions).
+    ``period`` is the summary a scheduled digest opens with.
+    """
 
     watch: str
     mentions: tuple[Mention, ...]
     search_url: str = ""
     terms: tuple[str, ...] = ()
+    kind: str = "digest"
+    headline: str = ""
+    period: PeriodSummary | None = None
+    spike: SpikeInfo | None = None
 
     @property
     def count(self) -> int:
         return len(self.mentions)
+
+    @property
+    def is_alert(self) -> bool:
+        return self.kind == "spike"
+
+    @property
+    def title(self) -> str:
+        """``12 new mentions of Acme`` (``1 new mention of Acme``), or the ``headline``."""
+        if self.headline:
+            return self.headline
+        noun = "mention" if self.count == 1 else "mentions"
+        return f"{self.count} new {noun} of {self.watch}"
 
 
 @dataclass(slots=True)

@@ -26,6 +26,10 @@ class WatchResult:
     skipped: str | None = None
     #: Dry runs only: how many mentions each notifier would have received.
     would_deliver: dict[str, int] | None = None
+    #: Scheduled notifiers that were not due: their next due time (UTC, ISO 8601).
+    waiting: dict[str, str] = field(default_factory=dict)
+    #: When the last window was a spike: its count, the usual count, who was alerted.
+    spike: dict[str, Any] | None = None
 
     @property
     def cost_usd(self) -> float:
@@ -54,6 +58,10 @@ class WatchResult:
             out["skipped"] = self.skipped
         if self.would_deliver is not None:
             out["would_deliver"] = dict(self.would_deliver)
+        if self.waiting:
+            out["waiting"] = dict(self.waiting)
+        if self.spike is not None:
+            out["spike"] = dict(self.spike)
         return out
 
 

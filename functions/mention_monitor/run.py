@@ -18,11 +18,13 @@ from mention_monitor.delivery import Delivery, init_deliveries
 from mention_monitor.errors import ConfigError, StateError
 from mention_monitor.guard import SendGuard
 from mention_monitor.logs import redact
+from mention_monitor.models import Mention
 from mention_monitor.notifiers import Notifier
 from mention_monitor.query import plan_queries, search_url
 from mention_monitor.results import RunSummary, WatchResult
 from mention_monitor.search import WatchSearch
 from mention_monitor.secrets import SecretProvider
+from mention_monitor.spikes import SpikeCheck
 from mention_monitor.state import StateStore
 from mention_monitor.xsession import make_session
 from mention_monitor.xsource import XClient
@@ -92,13 +94,21 @@ class _WatchRun:
     def _run(self) -> None:
         ctx, watch, store = self.ctx, self.watch, self.ctx.store
         state = store.load(watch.name)
-        init_deliveries(store, watch.name, watch.notify, state, dry_run=ctx.dry_run)
+        notifiers = {name: ctx.notifiers[name] for name in watch.notify}
+        init_deliveries(
+            store, watch.name, notifiers, state, int(ctx.clock.now()), dry_run=ctx.dry_run
+        )
         search = WatchSearch(self.client, watch, self.queries, ctx.clock.utcnow(), self.result)
         found = search.run(state)
         if found.errors:
             self.result.failed["search"] = redact("; ".join(found.errors))
+        if ctx.settings.sentiment.enabled and found.collected:
+            from mention_monitor.sentiment import score_all  # VADER only when it is on
+
+            found.collected = {m.id: m for m in score_all(found.collected.values())}
 
         now_s = int(ctx.clock.now())
+        ordered: list[Mention] = []
         if ctx.dry_run:
             self.result.found = len(found.collected)
         else:
@@ -136,8 +146,14 @@ class _WatchRun:
             ),
             outbox_days=ctx.settings.state.outbox_days,
         )
-        for name in watch.notify:
-            delivery.deliver(name, ctx.notifiers[name], state.deliveries[name])
+        for name, notifier in notifiers.items():
+            delivery.deliver(name, notifier, state.deliveries[name], state.clocks.get(name))
+        if watch.spike is not None and not ctx.dry_run:
+            version, data = state.spike or (None, {})
+            SpikeCheck(
+                store, watch.name, watch.spike, version, data, now_s, self.result,
+                sentiment_on=ctx.settings.sentiment.enabled, guard=delivery.guard,
+            ).run(ordered, ctx.notifiers, delivery.search_url)
 
 
 def run_once(ctx: RunContext) -> RunSummary:

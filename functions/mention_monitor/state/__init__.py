@@ -1,8 +1,8 @@
 """Cursor, outbox and lease storage: one interface, SQLite and DynamoDB backends."""
 
-from mention_monitor.state.base import QueryState, StateStore, WatchState
+from mention_monitor.state.base import DeliveryClock, QueryState, StateStore, WatchState
 
-__all__ = ["QueryState", "StateStore", "WatchState", "make_store"]
+__all__ = ["DeliveryClock", "QueryState", "StateStore", "WatchState", "make_store"]
 
 
 def make_store(

@@ -14,6 +14,7 @@ QUERY_PREFIX = "Q#"
 DELIVERY_PREFIX = "D#"
 MARK = "MARK"
 LEASE = "LEASE"
+SPIKE = "SPIKE"
 #: Expired outbox rows stay this long (unseen by delivery) before they are deleted, so that a
 #: notifier that was down past ``outbox_days`` is told what it lost instead of losing it silently.
 EXPIRED_KEPT_SECONDS = 7 * 86400
@@ -69,6 +70,18 @@ class QueryState:
         )
 
 
+@dataclass(frozen=True)
+class DeliveryClock:
+    """A scheduled notifier's clock, kept with its delivery cursor: ``due`` is the due time
+    (epoch seconds) of the last period it was sent, ``at`` when that happened."""
+
+    due: int | None = None
+    at: int | None = None
+
+    def data(self) -> dict[str, Any]:
+        return {k: v for k, v in (("due", self.due), ("at", self.at)) if v is not None}
+
+
 @dataclass
 class WatchState:
     """Everything the run needs to know about one watch before it starts."""
@@ -76,6 +89,9 @@ class WatchState:
     queries: dict[str, QueryState] = field(default_factory=dict)
     mark: int | None = None
     deliveries: dict[str, int] = field(default_factory=dict)
+    clocks: dict[str, DeliveryClock] = field(default_factory=dict)
+    #: Spike statistics: (version, data) of the watch's SPIKE record, if there is one.
+    spike: tuple[int, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -99,8 +115,17 @@ class StateStore(ABC):
     def _records(self, watch: str) -> list[Record]: ...
 
     @abstractmethod
-    def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
-        """Write if the record is missing or its cursor is <= ``cursor``."""
+    def _put_forward(
+        self, watch: str, sk: str, cursor: int, data: dict[str, Any], due: int | None = None
+    ) -> bool:
+        """Write if the record is missing or its cursor is <= ``cursor``; with ``due``, also
+        only if the record has no due time or one <= ``due`` (``due`` is kept in ``data``)."""
+
+    @abstractmethod
+    def _put_replace(
+        self, watch: str, sk: str, expected: int, cursor: int, data: dict[str, Any]
+    ) -> bool:
+        """Write only if the record exists with exactly the cursor ``expected``."""
 
     @abstractmethod
     def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool: ...
@@ -118,8 +143,8 @@ class StateStore(ABC):
         """Unexpired outbox mentions with above < id <= upto, ascending."""
 
     @abstractmethod
-    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[int]:
-        """IDs of expired outbox rows not yet deleted with above < id <= upto, ascending."""
+    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        """Expired outbox mentions not yet deleted with above < id <= upto, ascending."""
 
     @abstractmethod
     def _outbox_count(self, watch: str, now: int) -> int: ...
@@ -146,9 +171,15 @@ class StateStore(ABC):
                     rec.cursor, rec.data
                 )
             elif rec.sk.startswith(DELIVERY_PREFIX) and rec.cursor is not None:
-                state.deliveries[rec.sk[len(DELIVERY_PREFIX) :]] = rec.cursor
+                name = rec.sk[len(DELIVERY_PREFIX) :]
+                state.deliveries[name] = rec.cursor
+                state.clocks[name] = DeliveryClock(
+                    _int(rec.data.get("due")), _int(rec.data.get("at"))
+                )
             elif rec.sk == MARK:
                 state.mark = rec.cursor
+            elif rec.sk == SPIKE and rec.cursor is not None:
+                state.spike = (rec.cursor, rec.data)
         return state
 
     def save_query(self, watch: str, key: str, state: QueryState) -> bool:
@@ -164,13 +195,36 @@ class StateStore(ABC):
         """Everything <= ``mark`` is in the outbox (the minimum over the watch's queries)."""
         return self._put_forward(watch, MARK, mark, {})
 
-    def init_delivery(self, watch: str, notifier: str, cursor: int) -> bool:
+    def init_delivery(
+        self, watch: str, notifier: str, cursor: int, clock: DeliveryClock | None = None
+    ) -> bool:
         """Give a new notifier its starting point (only if it has none)."""
-        return self._put_if_missing(watch, DELIVERY_PREFIX + notifier, cursor, {})
+        data = clock.data() if clock else {}
+        return self._put_if_missing(watch, DELIVERY_PREFIX + notifier, cursor, data)
 
-    def advance_delivery(self, watch: str, notifier: str, cursor: int) -> bool:
-        """Notifier accepted everything <= ``cursor``; forward only."""
-        return self._put_forward(watch, DELIVERY_PREFIX + notifier, cursor, {})
+    def advance_delivery(
+        self, watch: str, notifier: str, cursor: int, clock: DeliveryClock | None = None
+    ) -> bool:
+        """Notifier accepted everything <= ``cursor``; forward only.
+
+        A scheduled notifier's ``clock`` is written in the same conditional write: the due
+        time moves forward only, so a slower run can neither move the cursor back nor make
+        a period that was sent look unsent.
+        """
+        if clock is None or clock.due is None:
+            return self._put_forward(watch, DELIVERY_PREFIX + notifier, cursor, {})
+        return self._put_forward(
+            watch, DELIVERY_PREFIX + notifier, cursor, clock.data(), due=clock.due
+        )
+
+    def save_spike(
+        self, watch: str, version: int | None, data: dict[str, Any]
+    ) -> bool:
+        """Replace the watch's spike statistics if nobody wrote them since ``version`` was read
+        (``None``: there were none). The new version is ``version + 1``."""
+        if version is None:
+            return self._put_if_missing(watch, SPIKE, 1, data)
+        return self._put_replace(watch, SPIKE, version, version + 1, data)
 
     def store_mentions(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
         unique = {m.id: m for m in mentions}
@@ -192,9 +246,9 @@ class StateStore(ABC):
     def release_lease(self, watch: str, owner: str) -> None:
         self._release(watch, owner)
 
-    def expired(self, watch: str, above: int, upto: int, now: int) -> list[int]:
-        """IDs of mentions in (above, upto] that expired from the outbox (never delivered by
-        whoever is at ``above``): rows are kept :data:`EXPIRED_KEPT_SECONDS` past expiry."""
+    def expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        """Mentions in (above, upto] that expired from the outbox (never delivered by whoever
+        is at ``above``), ascending: rows are kept :data:`EXPIRED_KEPT_SECONDS` past expiry."""
         if upto <= above:
             return []
         return self._outbox_expired(watch, above, upto, now)
@@ -244,6 +298,10 @@ class StateStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections."""
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float | str) and str(value) != "" else None
 
 
 def _s(value: int | None) -> str | None:

@@ -132,13 +132,45 @@ class DynamoStore(StateStore):
             item["cursor"] = {"N": str(cursor)}
         return item
 
-    def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
+    def _put_forward(
+        self, watch: str, sk: str, cursor: int, data: dict[str, Any], due: int | None = None
+    ) -> bool:
+        # A slower run never moves a cursor back: it finds the cursor already past its own.
+        if due is None:
+            return self._conditional(
+                "put_item",
+                Item=self._item(watch, sk, cursor, data),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR attribute_not_exists(#c) OR #c <= :c"
+                ),
+                ExpressionAttributeNames={"#c": "cursor"},
+                ExpressionAttributeValues={":c": {"N": str(cursor)}},
+            )
+        # A scheduled notifier's due time moves with its cursor, in the same write and only
+        # forward: a run that sent an older period cannot mark the newer one unsent.
+        item = self._item(watch, sk, cursor, {**data, "due": due})
+        item["due"] = {"N": str(due)}
+        return self._conditional(
+            "put_item",
+            Item=item,
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR ((attribute_not_exists(#c) OR #c <= :c)"
+                " AND (attribute_not_exists(#d) OR #d <= :d))"
+            ),
+            ExpressionAttributeNames={"#c": "cursor", "#d": "due"},
+            ExpressionAttributeValues={":c": {"N": str(cursor)}, ":d": {"N": str(due)}},
+        )
+
+    def _put_replace(
+        self, watch: str, sk: str, expected: int, cursor: int, data: dict[str, Any]
+    ) -> bool:
+        # Compare-and-set: two runs that read the same version cannot both write the next one.
         return self._conditional(
             "put_item",
             Item=self._item(watch, sk, cursor, data),
-            ConditionExpression="attribute_not_exists(pk) OR attribute_not_exists(#c) OR #c <= :c",
+            ConditionExpression="#c = :old",
             ExpressionAttributeNames={"#c": "cursor"},
-            ExpressionAttributeValues={":c": {"N": str(cursor)}},
+            ExpressionAttributeValues={":old": {"N": str(expected)}},
         )
 
     def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
@@ -249,9 +281,9 @@ class DynamoStore(StateStore):
         items = self._outbox_range(watch, above, upto, "body")
         return [Mention.from_json(i["body"]["S"]) for i in items if _until(i) > now]
 
-    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[int]:
-        items = self._outbox_range(watch, above, upto, "tweet_id")
-        return [int(i["tweet_id"]["N"]) for i in items if _until(i) <= now]
+    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        items = self._outbox_range(watch, above, upto, "body")
+        return [Mention.from_json(i["body"]["S"]) for i in items if _until(i) <= now]
 
     def _outbox_count(self, watch: str, now: int) -> int:
         items = self._query_all(

@@ -63,12 +63,33 @@ class SqliteStore(StateStore):
         rows = self._exec("SELECT sk, cursor, data FROM control WHERE watch = ?", (watch,))
         return [Record(sk, cursor, json.loads(data or "{}")) for sk, cursor, data in rows]
 
-    def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
+    def _put_forward(
+        self, watch: str, sk: str, cursor: int, data: dict[str, Any], due: int | None = None
+    ) -> bool:
+        # The cursor never moves back (a slower run); with a due time, neither does that: a
+        # slower run that sent an older period cannot mark the newer one unsent.
+        due_check = ""
+        if due is not None:
+            data = {**data, "due": due}
+            due_check = (
+                " AND (json_extract(control.data, '$.due') IS NULL"
+                " OR json_extract(control.data, '$.due') <= json_extract(excluded.data, '$.due'))"
+            )
         cur = self._exec(
             "INSERT INTO control (watch, sk, cursor, data) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (watch, sk) DO UPDATE SET cursor = excluded.cursor, data = excluded.data "
-            "WHERE control.cursor IS NULL OR control.cursor <= excluded.cursor",
+            "WHERE (control.cursor IS NULL OR control.cursor <= excluded.cursor)" + due_check,
             (watch, sk, cursor, dumps(data)),
+        )
+        return cur.rowcount == 1
+
+    def _put_replace(
+        self, watch: str, sk: str, expected: int, cursor: int, data: dict[str, Any]
+    ) -> bool:
+        # Compare-and-set: only the writer that read version ``expected`` may replace it.
+        cur = self._exec(
+            "UPDATE control SET cursor = ?, data = ? WHERE watch = ? AND sk = ? AND cursor = ?",
+            (cursor, dumps(data), watch, sk, expected),
         )
         return cur.rowcount == 1
 
@@ -110,13 +131,13 @@ class SqliteStore(StateStore):
         )
         return [Mention.from_json(body) for (body,) in rows]
 
-    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[int]:
+    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
         rows = self._exec(
-            "SELECT tweet_id FROM outbox WHERE watch = ? AND tweet_id > ? AND tweet_id <= ? "
+            "SELECT body FROM outbox WHERE watch = ? AND tweet_id > ? AND tweet_id <= ? "
             "AND expires_at <= ? ORDER BY tweet_id",
             (watch, above, upto, now),
         )
-        return [int(tweet_id) for (tweet_id,) in rows]
+        return [Mention.from_json(body) for (body,) in rows]
 
     def _outbox_count(self, watch: str, now: int) -> int:
         row = self._exec(

@@ -445,3 +445,27 @@ def test_ten_thousand_terms_split_in_under_a_second(tmp_path, bearer, capsys):
     assert sorted(inside) == sorted(terms)
     assert main(["check", "--config", str(cfg)]) == 0
     assert len(json.loads(capsys.readouterr().out)["watches"]["Acme"]) == len(queries)
+
+
+def test_mentions_a_notifier_filters_out_are_passed_and_never_reported_lost(
+    tmp_path, fake_x, bearer, cli_time, backend, capsys
+):
+    fake_x.add_posts(make_posts(3, first_id=700))
+    cfg = config(
+        tmp_path,
+        fake_x.url,
+        backend,
+        notify='["out", "picky"]',
+        state="outbox_days = 1",
+        notifiers=f'[notifiers.picky]\ntype = "file"\ndirectory = "{tmp_path / "picky"}"\n'
+        'keywords_any = ["no post says this"]',
+    )
+    assert main(["run", "--config", str(cfg)]) == 0
+    assert summary_of(capsys)["watches"]["Acme"]["delivered"] == {"out": 3, "picky": 0}
+    store = store_for(cfg)
+    assert store.load("Acme").deliveries == {"out": 702, "picky": 702}  # passed, not pending
+    store.close()
+    cli_time.advance(2 * 86400)
+    assert main(["run", "--config", str(cfg)]) == 0
+    assert summary_of(capsys)["watches"]["Acme"]["failed"] == {}
+    assert files(tmp_path / "picky") == []

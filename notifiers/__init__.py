@@ -28,6 +28,7 @@ from mention_monitor.models import (
     SpikeInfo,
 )
 from mention_monitor.notifiers.base import (
+    ConfigPath,
     HttpRetryOptions,
     Notifier,
     NotifierOptions,
@@ -40,6 +41,7 @@ from mention_monitor.services import Memory, SecretReader, Services
 __all__ = [
     "AuthorCount",
     "Clock",
+    "ConfigPath",
     "DeliveryError",
     "DeliveryResult",
     "Digest",

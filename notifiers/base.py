@@ -7,7 +7,7 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -20,6 +20,26 @@ from mention_monitor.schedule import Schedule, zone
 from mention_monitor.services import Memory, SecretReader, Services
 
 log = logging.getLogger(__name__)
+
+#: How long a send may take once started when its options declare no ``timeout_seconds``.
+DEFAULT_MAX_SEND_SECONDS = 60.0
+
+
+class _PathOption:
+    """Marks a path setting: a relative value in a config file is relative to that file's
+    directory; one from an environment variable, to the working directory."""
+
+    def __repr__(self) -> str:
+        return "ConfigPath"
+
+
+#: The type of a path option, e.g. ``directory: ConfigPath`` (see :class:`_PathOption`).
+ConfigPath = Annotated[str, _PathOption()]
+
+
+def is_path_option(metadata: list[Any]) -> bool:
+    """True for a field declared as :data:`ConfigPath` (from its ``FieldInfo.metadata``)."""
+    return any(isinstance(m, _PathOption) for m in metadata)
 
 
 SentimentLabel = Literal["negative", "neutral", "positive", "unknown"]
@@ -119,6 +139,15 @@ class NotifierOptions(BaseModel):
             checks.append((mention.sentiment or "unknown") in self.sentiment)
         return not checks or any(checks)
 
+    def max_send_seconds(self) -> float:
+        """The longest one send may take once started, the run's time budget notwithstanding
+        (``state.lease_seconds`` must outlast the budget plus this): ``timeout_seconds`` when
+        the options have one, else 60. Override it when one send can block for longer."""
+        timeout = getattr(self, "timeout_seconds", None)
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+            return float(timeout)
+        return DEFAULT_MAX_SEND_SECONDS
+
     def secret_keys(self) -> list[str]:
         """Names of the secret keys this notifier needs (values of ``*_secret`` options)."""
         return [
@@ -166,6 +195,8 @@ class Notifier(ABC, Generic[OptionsT]):
     """
 
     type_name: ClassVar[str] = ""
+    #: Sends through an AWS API (boto3 client from ``services.aws_client``): needs a region.
+    uses_aws: ClassVar[bool] = False
     Options: ClassVar[type[NotifierOptions]] = NotifierOptions
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

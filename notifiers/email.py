@@ -66,6 +66,10 @@ class SesEmailOptions(EmailOptions):
 
     configuration_set: str | None = None
 
+    def max_send_seconds(self) -> float:
+        # The SES client: 5 s to connect and 20 s to read, three attempts, short backoff.
+        return 80.0
+
 
 class SmtpEmailOptions(EmailOptions):
     """``email-smtp``: login only when both secret keys are set."""
@@ -76,12 +80,24 @@ class SmtpEmailOptions(EmailOptions):
     username_secret: str | None = None
     password_secret: str | None = None
     timeout_seconds: float = Field(30.0, gt=0, le=300)
+    #: Log in over a connection without TLS (``security = "none"``): the password crosses
+    #: the network in clear, so it takes this explicit opt-in.
+    allow_insecure_login: bool = False
 
     @model_validator(mode="after")
     def _login_pair(self) -> SmtpEmailOptions:
         if bool(self.username_secret) != bool(self.password_secret):
             raise ValueError("username_secret and password_secret must be set together")
+        if self.username_secret and self.security == "none" and not self.allow_insecure_login:
+            raise ValueError(
+                'login over security = "none" sends the password in clear: use "starttls" or '
+                '"ssl", or set allow_insecure_login = true'
+            )
         return self
+
+    def max_send_seconds(self) -> float:
+        # Each SMTP step waits up to timeout_seconds: connect and TLS, login and envelope, data.
+        return 3 * self.timeout_seconds
 
     @property
     def effective_port(self) -> int:
@@ -143,6 +159,7 @@ class SesEmailNotifier(_EmailNotifier[SesEmailOptions]):
     """Amazon SES v2 ``send_email`` with the MIME message as ``Content.Raw``."""
 
     type_name = "email-ses"
+    uses_aws = True
     _ses: Any = None
 
     def _client(self) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from mention_monitor.notifiers import (
+    ConfigPath,
     DeliveryError,
     DeliveryResult,
     Digest,
@@ -24,7 +25,7 @@ from mention_monitor.notifiers.render import render_html, subject
 
 
 class FileOptions(NotifierOptions):
-    directory: str = Field(min_length=1)
+    directory: ConfigPath = Field(min_length=1)
     max_mentions: int = Field(100, ge=1, le=10000)
 
 

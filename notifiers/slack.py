@@ -229,6 +229,13 @@ class SlackNotifier(Notifier[SlackOptions]):
             check,
         )
 
+    def _pause(self) -> None:
+        """About one message a second; the pause counts against the run's time budget."""
+        budget = self.services.budget
+        if budget is not None and budget.remaining() <= self.seconds_between_messages:
+            raise HttpError("run time budget exhausted before the next message")
+        self.services.clock.sleep(self.seconds_between_messages)
+
     def _deliver(self, digest: Digest) -> DeliveryResult:
         url = self.secrets.get(self.options.webhook_url_secret)
         messages = self.payloads(digest)
@@ -236,9 +243,9 @@ class SlackNotifier(Notifier[SlackOptions]):
             self._session = self.services.http_session()
         sent: list[Mention] = []
         for i, (mentions, payload) in enumerate(messages, 1):
-            if i > 1:
-                self.services.clock.sleep(self.seconds_between_messages)  # ~1 message a second
             try:
+                if i > 1:
+                    self._pause()
                 self._post(self._session, url, payload)
             except (HttpError, DeliveryError) as exc:
                 where = f"message {i} of {len(messages)}"

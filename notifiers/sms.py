@@ -215,6 +215,10 @@ class SnsSmsOptions(SmsOptions):
             raise ValueError("must contain at least one letter")
         return value
 
+    def max_send_seconds(self) -> float:
+        # One SNS publish per number: 5 s to connect and 10 s to read, three attempts each.
+        return 50.0 * len(self.phone_numbers)
+
 
 class TwilioSmsOptions(SmsOptions, HttpRetryOptions):
     from_number: str
@@ -348,6 +352,7 @@ class SnsSmsNotifier(_SmsNotifier[SnsSmsOptions]):
     """Amazon SNS ``publish`` to a phone number, SMSType Transactional."""
 
     type_name = "sms-sns"
+    uses_aws = True
     _sns: Any = None
 
     def _client(self) -> Any:

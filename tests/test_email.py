@@ -89,7 +89,11 @@ def test_smtp_login_when_secrets_set():
     }
     with FakeSmtp(credentials=("mailer", "s3cret-pass")) as server:
         n = smtp_notifier(
-            server.port, env, username_secret="smtp_user", password_secret="smtp_pass"
+            server.port,
+            env,
+            username_secret="smtp_user",
+            password_secret="smtp_pass",
+            allow_insecure_login=True,  # the test server offers no TLS
         )
         assert n.options.secret_keys() == ["smtp_user", "smtp_pass"]
         result = n.send(many(3))
@@ -103,7 +107,11 @@ def test_smtp_wrong_password_reports_without_the_secret():
     }
     with FakeSmtp(credentials=("mailer", "s3cret-pass")) as server:
         result = smtp_notifier(
-            server.port, env, username_secret="smtp_user", password_secret="smtp_pass"
+            server.port,
+            env,
+            username_secret="smtp_user",
+            password_secret="smtp_pass",
+            allow_insecure_login=True,  # the test server offers no TLS
         ).send(many(3))
     assert not result.ok and result.delivered_through is None
     assert "login" in (result.error or "") and "wrong-pass-123" not in (result.error or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_readme_first_command_offline(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTION_MONITOR_")}
     work = tmp_path / "clone"
     work.mkdir()
-    (work / "examples").symlink_to(REPO / "examples")
+    shutil.copytree(REPO / "examples", work / "examples", ignore=shutil.ignore_patterns(".*"))
     cmd = [sys.executable, "-m", "mention_monitor", "run", "--config", "examples/local.toml"]
     env["PYTHONPATH"] = SRC_PATH
     first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)
@@ -114,4 +115,6 @@ def test_readme_first_command_offline(tmp_path):
     s2 = json.loads(second.stdout)
     assert s2["watches"]["Acme"]["found"] == 0
     assert s2["watches"]["Acme"]["delivered"] == {"console": 0, "files": 0}
-    assert len(list((work / ".mention-monitor" / "digests").glob("*.html"))) == 1
+    # Relative paths in the file are relative to examples/, not to the working directory.
+    assert len(list((work / "examples" / ".mention-monitor" / "digests").glob("*.html"))) == 1
+    assert not (work / ".mention-monitor").exists()

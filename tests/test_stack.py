@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
 
 from mention_monitor import handler as lambda_handler
 from mention_monitor.cli import main
@@ -20,7 +21,7 @@ from mention_monitor.state.dynamodb import DynamoStore
 from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.slack import FakeSlack
 from tests.fakes.xapi import FakeX, make_posts
-from tests.sam import BUNDLE_ROOT, BUNDLED_CONFIG, FUNCTION, translate
+from tests.sam import BUNDLE_ROOT, BUNDLED_CONFIG, FUNCTION, REPO, translate
 
 # moto announces each resource type it skips (the schedule, alarms, event invoke config).
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
@@ -122,6 +123,38 @@ def test_no_watches_override_unless_the_parameter_is_set(moto_aws):
     fn = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MonitorFunctionName")
     env = boto3.client("lambda").get_function_configuration(FunctionName=fn)["Environment"]
     assert "MENTION_MONITOR_WATCHES" not in env["Variables"]
+
+
+def test_both_roles_carry_the_permissions_boundary(moto_aws):
+    """With PermissionsBoundaryArn set, moto's IAM holds it on the function's and schedule's
+    roles (the deployer policy refuses to create a role without it)."""
+    iam = boto3.client("iam")
+    document = (REPO / "infra" / "permissions-boundary.json").read_text(encoding="utf-8")
+    boundary = iam.create_policy(
+        PolicyName="mention-monitor-boundary",
+        PolicyDocument=document.replace("ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
+    )["Policy"]["Arn"]
+    secret_arn = boto3.client("secretsmanager").create_secret(Name="s", SecretString="{}")["ARN"]
+    cf = boto3.client("cloudformation")
+    cf.create_stack(
+        StackName="bounded",
+        TemplateBody=json.dumps(translate()),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[
+            {"ParameterKey": "ExistingSecretArn", "ParameterValue": secret_arn},
+            {"ParameterKey": "PermissionsBoundaryArn", "ParameterValue": boundary},
+        ],
+    )
+    summaries = cf.list_stack_resources(StackName="bounded")["StackResourceSummaries"]
+    roles = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in summaries
+        if r["ResourceType"] == "AWS::IAM::Role"
+    }
+    assert set(roles) == {"MonitorFunctionRole", f"{FUNCTION}MonitorScheduleRole"}
+    for name in roles.values():
+        role = iam.get_role(RoleName=name)["Role"]
+        assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
 
 
 def test_handler_runs_with_the_stack_environment(

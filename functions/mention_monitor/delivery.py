@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mention_monitor.guard import SendGuard
 from mention_monitor.logs import redact
 from mention_monitor.models import DeliveryResult, Digest, Mention
 from mention_monitor.notifiers import Notifier
@@ -65,6 +66,10 @@ class Delivery:
     dry_run: bool = False
     #: Dry runs store nothing: what the searches found stands in for the outbox.
     collected: Mapping[int, Mention] | None = None
+    #: Real runs: asked before each send (time budget, lease).
+    guard: SendGuard | None = None
+    #: ``state.outbox_days``, for the report of mentions that expired undelivered.
+    outbox_days: float = 0
 
     def pending(self, cursor: int) -> list[Mention]:
         if self.mark is None or self.mark <= cursor:
@@ -128,21 +133,42 @@ class Delivery:
         clock: DeliveryClock | None,
         due: int | None,
     ) -> None:
-        passing = [m for m in self.pending(cursor) if notifier.options.allows(m)]
+        pending = self.pending(cursor)
+        passing = [m for m in pending if notifier.options.allows(m)]
         if self.dry_run:
             if self.result.would_deliver is None:
                 self.result.would_deliver = {}
             self.result.would_deliver[name] = len(passing)
             return
-        if clock is None and not passing:
+        lost = []
+        if self.mark is not None:
+            lost = self.store.expired(self.watch, cursor, self.mark, self.now)
+        if not lost:
+            if clock is None and not passing:
+                # Only mentions its routing rules filter out: pass them (nothing to send).
+                if pending and self.mark is not None:
+                    self.store.advance_delivery(self.watch, name, self.mark)
+                return
+            if clock is not None and not passing and "search" in self.result.failed:
+                return  # "no new mentions" is not known while X could not be read: try next run
+        refused = self.guard.refuse(name) if self.guard is not None else None
+        if refused is not None:
+            self.result.failed.setdefault(*refused)
             return
-        if clock is not None and not passing and "search" in self.result.failed:
-            return  # "no new mentions" is not known while X could not be read: try next run
         digest = self._digest(notifier, passing, clock)
         sent = notifier.send(digest) if digest.mentions or digest.headline else DeliveryResult()
         # Filtered-out mentions are handled too: on success the cursor moves to the mark.
         target = self.mark if sent.ok else sent.delivered_through
         target = cursor if target is None or target < cursor else target
+        reasons = [] if sent.ok else [redact(sent.error or "failed")]
+        if lost:
+            # Gone for good: the cursor passes them (so they are reported once), but never a
+            # mention still pending below them. Only those its rules let through are missed.
+            below = [m.id for m in lost if not pending or m.id < pending[0].id]
+            target = max(target, below[-1]) if below else target
+            missed = [m.id for m in lost if notifier.options.allows(m)]
+            if missed:
+                reasons.insert(0, self._lost(name, missed))
         # A scheduled period counts as sent only when all of it was accepted.
         if clock is not None and due is not None and sent.ok:
             clock = DeliveryClock(due, self.now)
@@ -151,7 +177,14 @@ class Delivery:
             if not self.store.advance_delivery(self.watch, name, *args):
                 log.info("delivery cursor %s/%s already moved by another run", self.watch, name)
         self.result.delivered[name] = sent.delivered
-        if not sent.ok:
-            reason = redact(sent.error or "failed")
+        if reasons:
+            reason = "; ".join(reasons)
             self.result.failed[name] = reason
             log.warning("notifier %s failed for %s: %s", name, self.watch, reason)
+
+    def _lost(self, name: str, ids: list[int]) -> str:
+        span = f"ID {ids[0]}" if len(ids) == 1 else f"IDs {ids[0]}..{ids[-1]}"
+        return (
+            f"{len(ids)} mention(s) ({span}) expired from the outbox before {name} delivered "
+            f"them (state.outbox_days = {self.outbox_days:g}); they will not be sent"
+        )

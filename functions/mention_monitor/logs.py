@@ -24,6 +24,18 @@ _THIRD_PARTY = (
 )
 
 
+def _escaped_forms(value: str) -> set[str]:
+    """``value`` as Python shows it in a ``repr`` (as text, and as bytes: tracebacks show
+    ``b'Bearer ...\\r'``), and each of those inside a JSON string (ASCII-only or not), as in a
+    JSON log line's message or stack trace."""
+    shown = {value, repr(value)[1:-1], repr(value.encode("utf-8", "surrogateescape"))[2:-1]}
+    forms = set(shown)
+    for text in shown:
+        forms.update(json.dumps(text, ensure_ascii=flag)[1:-1] for flag in (True, False))
+    forms.discard(value)
+    return {f for f in forms if f}
+
+
 class _SecretRegistry:
     """The secret values this process has loaded; anything we print is masked against them."""
 
@@ -36,11 +48,7 @@ class _SecretRegistry:
         if len(value) >= 4:
             with self._lock:
                 self._values.add(value)
-                # As the value appears inside a JSON string (log lines keep non-ASCII as is).
-                for ascii_only in (True, False):
-                    escaped = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
-                    if escaped != value:
-                        self._values.add(escaped)
+                self._values.update(_escaped_forms(value))
 
     def clear(self) -> None:
         with self._lock:
@@ -66,6 +74,14 @@ def register_secret(value: str) -> None:
 def redact(text: str) -> str:
     """``text`` with every registered secret value replaced by ``***``."""
     return SECRETS.redact(text)
+
+
+def unexpected(exc: BaseException) -> str:
+    """One masked line for an exception nobody raised on purpose: its type and message
+    (masked first, then folded onto one line and cut)."""
+    text = " ".join(redact(str(exc)).split())[:500]
+    name = type(exc).__name__
+    return f"unexpected error: {name}: {text}" if text else f"unexpected error: {name}"
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):

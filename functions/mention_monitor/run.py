@@ -7,15 +7,16 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
 
 from mention_monitor.clock import Budget, Clock
-from mention_monitor.config import Settings, Watch
+from mention_monitor.config import Settings, Watch, x_secret_keys
 from mention_monitor.delivery import Delivery, init_deliveries
 from mention_monitor.errors import ConfigError, StateError
+from mention_monitor.guard import SendGuard
 from mention_monitor.logs import redact
 from mention_monitor.models import Mention
 from mention_monitor.notifiers import Notifier
@@ -63,7 +64,9 @@ class _WatchRun:
 
     def run(self) -> WatchResult:
         ctx, watch, store = self.ctx, self.watch, self.ctx.store
-        if not ctx.dry_run:
+        if ctx.dry_run:  # reported for every notifier of the watch, even with nothing new
+            self.result.would_deliver = dict.fromkeys(watch.notify, 0)
+        else:
             now_s = int(ctx.clock.now())
             try:
                 got = store.acquire_lease(
@@ -133,6 +136,15 @@ class _WatchRun:
             result=self.result,
             dry_run=ctx.dry_run,
             collected=found.collected,
+            guard=SendGuard(
+                store=store,
+                watch=watch.name,
+                owner=ctx.owner,
+                lease_seconds=ctx.settings.state.lease_seconds,
+                clock=ctx.clock,
+                budget=self.client.budget,
+            ),
+            outbox_days=ctx.settings.state.outbox_days,
         )
         for name, notifier in notifiers.items():
             delivery.deliver(name, notifier, state.deliveries[name], state.clocks.get(name))
@@ -140,7 +152,7 @@ class _WatchRun:
             version, data = state.spike or (None, {})
             SpikeCheck(
                 store, watch.name, watch.spike, version, data, now_s, self.result,
-                sentiment_on=ctx.settings.sentiment.enabled,
+                sentiment_on=ctx.settings.sentiment.enabled, guard=delivery.guard,
             ).run(ordered, ctx.notifiers, delivery.search_url)
 
 
@@ -152,7 +164,11 @@ def run_once(ctx: RunContext) -> RunSummary:
     """
     settings = ctx.settings
     queries = plan_queries(settings)
-    ctx.secrets.require(settings.required_secret_keys())
+    # A dry run sends nothing: it needs X's credentials only, not the notifiers'.
+    if ctx.dry_run:
+        ctx.secrets.require(x_secret_keys(settings.x.auth, settings.x.source))
+    else:
+        ctx.secrets.require(settings.required_secret_keys())
     missing = sorted(set(settings.used_notifiers()) - set(ctx.notifiers))
     if missing:
         raise ConfigError(f"run: no notifier object passed for {', '.join(missing)}")
@@ -174,6 +190,9 @@ def run_once(ctx: RunContext) -> RunSummary:
         timeout_seconds=settings.x.timeout_seconds,
         fields_style=settings.x.fields_style,
     )
+    # Every wait counts against the one budget: X's, and the notifiers' (Slack's 429s, ...).
+    for notifier in ctx.notifiers.values():
+        notifier.services = replace(notifier.services, budget=budget)
     if not ctx.dry_run:
         try:
             ctx.store.purge_expired(int(ctx.clock.now()))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mention_monitor.config import SpikeSettings
+from mention_monitor.guard import SendGuard
 from mention_monitor.logs import redact
 from mention_monitor.models import Digest, Mention, SpikeInfo
 from mention_monitor.notifiers import Notifier
@@ -166,6 +167,8 @@ class SpikeCheck:
     now: int
     result: WatchResult
     sentiment_on: bool = False
+    #: Asked before each alert, like before each digest: the run's budget and its lease.
+    guard: SendGuard | None = None
 
     def run(
         self, new: Iterable[Mention], notifiers: Mapping[str, Notifier[Any]], search_url: str
@@ -196,6 +199,12 @@ class SpikeCheck:
             spike=info,
         )
         for name in due:
+            refused = self.guard.refuse(name) if self.guard is not None else None
+            if refused is not None:
+                key, reason = refused
+                key = "lease" if key == "lease" else f"spike {name}"
+                self.result.failed.setdefault(key, reason)
+                continue
             sent = notifiers[name].send(digest)
             if sent.ok:
                 stats.alerts[name] = self.now

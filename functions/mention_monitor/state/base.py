@@ -16,6 +16,9 @@ DELIVERY_PREFIX = "D#"
 MARK = "MARK"
 LEASE = "LEASE"
 SPIKE = "SPIKE"
+#: Expired outbox rows stay this long (unseen by delivery) before they are deleted, so that a
+#: notifier that was down past ``outbox_days`` is told what it lost instead of losing it silently.
+EXPIRED_KEPT_SECONDS = 7 * 86400
 
 
 @dataclass
@@ -141,6 +144,10 @@ class StateStore(ABC):
         """Unexpired outbox mentions with above < id <= upto, ascending."""
 
     @abstractmethod
+    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        """Expired outbox mentions not yet deleted with above < id <= upto, ascending."""
+
+    @abstractmethod
     def _outbox_count(self, watch: str, now: int) -> int: ...
 
     @abstractmethod
@@ -148,6 +155,10 @@ class StateStore(ABC):
 
     @abstractmethod
     def _acquire(self, watch: str, owner: str, now: int, expires: int) -> bool: ...
+
+    @abstractmethod
+    def _renew(self, watch: str, owner: str, expires: int) -> bool:
+        """Set the lease's expiry if ``owner`` still holds it (expired or not); else False."""
 
     @abstractmethod
     def _release(self, watch: str, owner: str) -> None: ...
@@ -246,8 +257,20 @@ class StateStore(ABC):
     def acquire_lease(self, watch: str, owner: str, now: int, ttl: int) -> bool:
         return self._acquire(watch, owner, now, now + ttl)
 
+    def renew_lease(self, watch: str, owner: str, now: int, ttl: int) -> bool:
+        """Extend ``owner``'s lease to ``now + ttl``; False when another run has taken it since
+        (taking a lease overwrites its owner, and a finished run deletes it)."""
+        return self._renew(watch, owner, now + ttl)
+
     def release_lease(self, watch: str, owner: str) -> None:
         self._release(watch, owner)
+
+    def expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        """Mentions in (above, upto] that expired from the outbox (never delivered by whoever
+        is at ``above``), ascending: rows are kept :data:`EXPIRED_KEPT_SECONDS` past expiry."""
+        if upto <= above:
+            return []
+        return self._outbox_expired(watch, above, upto, now)
 
     def memory(self, notifier: str) -> Memory:
         """``notifier``'s key/value memory in this store (see :class:`~services.Memory`)."""
@@ -291,8 +314,9 @@ class StateStore(ABC):
         return out
 
     def purge_expired(self, now: int) -> int:
-        """Delete outbox rows past their expiry; return how many. Reads already skip them, so
-        a backend whose database expires rows itself (DynamoDB TTL) keeps this no-op."""
+        """Delete outbox rows expired more than :data:`EXPIRED_KEPT_SECONDS` ago; return how
+        many. Reads already skip expired rows, so a backend whose database deletes rows itself
+        (DynamoDB TTL, set that much later) keeps this no-op."""
         return 0
 
     def init(self) -> str:

@@ -9,9 +9,11 @@ from typing import Any
 from mention_monitor import aws
 from mention_monitor.errors import StateError
 from mention_monitor.models import Mention
-from mention_monitor.state.base import LEASE, Record, StateStore, dumps
+from mention_monitor.state.base import EXPIRED_KEPT_SECONDS, LEASE, Record, StateStore, dumps
 
-PK, SK, TTL_ATTR = "pk", "sk", "expires_at"
+#: ``expires_at`` is the table's TTL attribute: DynamoDB deletes a row some time after it.
+#: ``until`` is when a mention leaves the outbox; TTL is set EXPIRED_KEPT_SECONDS later.
+PK, SK, TTL_ATTR, UNTIL = "pk", "sk", "expires_at", "until"
 KEY_SCHEMA = [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}]
 ATTRIBUTES = [
     {"AttributeName": PK, "AttributeType": "S"},
@@ -38,6 +40,12 @@ WATCH_PREFIXES = ("W#", "O#")  # partitions that belong to a watch (N# is a noti
 
 def _id_sk(tweet_id: int) -> str:
     return f"{tweet_id:0{ID_WIDTH}d}"
+
+
+def _until(item: dict[str, Any]) -> int:
+    """When an outbox item expires (rows written before ``until`` existed: their TTL)."""
+    attr = item.get(UNTIL) or item.get(TTL_ATTR) or {"N": "0"}
+    return int(Decimal(attr["N"]))
 
 
 class DynamoStore(StateStore):
@@ -208,7 +216,8 @@ class DynamoStore(StateStore):
                 SK: {"S": _id_sk(m.id)},
                 "tweet_id": {"N": str(m.id)},
                 "body": {"S": m.to_json()},
-                TTL_ATTR: {"N": str(expires_at)},
+                UNTIL: {"N": str(expires_at)},
+                TTL_ATTR: {"N": str(expires_at + EXPIRED_KEPT_SECONDS)},
             },
             "ConditionExpression": "attribute_not_exists(pk)",
         }
@@ -261,29 +270,36 @@ class DynamoStore(StateStore):
                 raise StateError(f"state: DynamoDB unreachable: {type(exc).__name__}") from None
         return self._put_outbox_one_by_one(watch, pending, expires_at)
 
-    def _outbox(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
-        items = self._query_all(
+    def _outbox_range(self, watch: str, above: int, upto: int, *attrs: str) -> Any:
+        names = {f"#a{i}": a for i, a in enumerate((*attrs, UNTIL, TTL_ATTR))}
+        return self._query_all(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
             ExpressionAttributeValues={
                 ":pk": {"S": _outbox_pk(watch)},
                 ":lo": {"S": _id_sk(above + 1)},
                 ":hi": {"S": _id_sk(upto)},
             },
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
             ConsistentRead=True,
         )
-        return [
-            Mention.from_json(i["body"]["S"])
-            for i in items
-            if int(Decimal(i.get(TTL_ATTR, {}).get("N", "0"))) > now
-        ]
+
+    def _outbox(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        items = self._outbox_range(watch, above, upto, "body")
+        return [Mention.from_json(i["body"]["S"]) for i in items if _until(i) > now]
+
+    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        items = self._outbox_range(watch, above, upto, "body")
+        return [Mention.from_json(i["body"]["S"]) for i in items if _until(i) <= now]
 
     def _outbox_count(self, watch: str, now: int) -> int:
         items = self._query_all(
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": _outbox_pk(watch)}},
-            ProjectionExpression="expires_at",
+            ProjectionExpression="#u, #t",
+            ExpressionAttributeNames={"#u": UNTIL, "#t": TTL_ATTR},
         )
-        return sum(1 for i in items if int(i.get(TTL_ATTR, {}).get("N", "0")) > now)
+        return sum(1 for i in items if _until(i) > now)
 
     def _watches(self) -> list[str]:
         names: set[str] = set()
@@ -311,6 +327,19 @@ class DynamoStore(StateStore):
             ConditionExpression="attribute_not_exists(pk) OR lease_until <= :now OR #o = :me",
             ExpressionAttributeNames={"#o": "owner"},
             ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": owner}},
+        )
+
+    def _renew(self, watch: str, owner: str, expires: int) -> bool:
+        # Timeline: this run took the lease, then ran long; if another run has taken it since
+        # (owner overwritten) or taken and released it (item gone), the condition fails and
+        # this run must not send: the other run loaded the delivery cursors after ours.
+        return self._conditional(
+            "update_item",
+            Key={PK: {"S": _control_pk(watch)}, SK: {"S": LEASE}},
+            UpdateExpression="SET lease_until = :until",
+            ConditionExpression="#o = :me",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues={":me": {"S": owner}, ":until": {"N": str(expires)}},
         )
 
     def _release(self, watch: str, owner: str) -> None:

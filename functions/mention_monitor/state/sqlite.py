@@ -9,7 +9,7 @@ from typing import Any
 
 from mention_monitor.errors import StateError
 from mention_monitor.models import Mention
-from mention_monitor.state.base import LEASE, Record, StateStore, dumps
+from mention_monitor.state.base import EXPIRED_KEPT_SECONDS, LEASE, Record, StateStore, dumps
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS control (
@@ -134,6 +134,14 @@ class SqliteStore(StateStore):
         )
         return [Mention.from_json(body) for (body,) in rows]
 
+    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        rows = self._exec(
+            "SELECT body FROM outbox WHERE watch = ? AND tweet_id > ? AND tweet_id <= ? "
+            "AND expires_at <= ? ORDER BY tweet_id",
+            (watch, above, upto, now),
+        )
+        return [Mention.from_json(body) for (body,) in rows]
+
     def _outbox_count(self, watch: str, now: int) -> int:
         row = self._exec(
             "SELECT COUNT(*) FROM outbox WHERE watch = ? AND expires_at > ?", (watch, now)
@@ -147,7 +155,9 @@ class SqliteStore(StateStore):
         return [w for (w,) in rows]
 
     def purge_expired(self, now: int) -> int:
-        return self._exec("DELETE FROM outbox WHERE expires_at <= ?", (now,)).rowcount
+        return self._exec(
+            "DELETE FROM outbox WHERE expires_at <= ?", (now - EXPIRED_KEPT_SECONDS,)
+        ).rowcount
 
     def _acquire(self, watch: str, owner: str, now: int, expires: int) -> bool:
         cur = self._exec(
@@ -155,6 +165,14 @@ class SqliteStore(StateStore):
             "ON CONFLICT (watch, sk) DO UPDATE SET cursor = excluded.cursor, data = excluded.data "
             "WHERE control.cursor <= ? OR json_extract(control.data, '$.owner') = ?",
             (watch, LEASE, expires, dumps({"owner": owner}), now, owner),
+        )
+        return cur.rowcount == 1
+
+    def _renew(self, watch: str, owner: str, expires: int) -> bool:
+        cur = self._exec(
+            "UPDATE control SET cursor = ? "
+            "WHERE watch = ? AND sk = ? AND json_extract(data, '$.owner') = ?",
+            (expires, watch, LEASE, owner),
         )
         return cur.rowcount == 1
 

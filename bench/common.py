@@ -17,6 +17,8 @@ from tests.fakes.http import Received, Reply
 from tests.fakes.xapi import FakeX
 
 REPO = Path(__file__).resolve().parents[1]
+#: PYTHONPATH of the children: this checkout's mention_monitor, then the repository root.
+SRC_PATH = os.pathsep.join((str(REPO / "functions"), str(REPO)))
 LOCAL = "127.0.0.1"
 
 DUMMY_AWS_ENV = {

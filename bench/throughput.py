@@ -18,6 +18,7 @@ from bench.common import (
     DUMMY_AWS_ENV,
     LOCAL,
     REPO,
+    SRC_PATH,
     BenchX,
     free_port,
     run_monitor,
@@ -65,7 +66,7 @@ def measure(n: int = 10_000, stores: tuple[str, ...] = ("sqlite", "dynamodb")) -
     x = BenchX().start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MENTION_MONITOR_"))}
     env.update(DUMMY_AWS_ENV)
-    env.update({"AWS_ENDPOINT_URL": endpoint, "PYTHONPATH": str(REPO)})
+    env.update({"AWS_ENDPOINT_URL": endpoint, "PYTHONPATH": SRC_PATH})
     saved_endpoint = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     results: dict[str, Any] = {"n": n, "page_size": 100}

@@ -57,7 +57,7 @@ def baseline(api: str, since_id: str, query: str, db: str) -> dict:
 
     import requests
 
-    from mention_monitor.xsource import EXPANSIONS, POST_FIELDS, POST_FIELDS_PARAM, USER_FIELDS
+    from mention_monitor.xfields import Fields
 
     session = requests.Session()
     conn = sqlite3.connect(db, isolation_level=None)
@@ -66,9 +66,7 @@ def baseline(api: str, since_id: str, query: str, db: str) -> dict:
         "query": query,
         "max_results": "100",
         "since_id": since_id,
-        "expansions": EXPANSIONS,
-        POST_FIELDS_PARAM: POST_FIELDS,
-        "user.fields": USER_FIELDS,
+        **Fields("post", api).params(),
     }
     rss0 = _status("VmRSS")
     t0 = time.perf_counter()

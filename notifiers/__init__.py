@@ -17,35 +17,52 @@ and registers it in the entry-point group ``mention_monitor.notifiers``.
 
 from mention_monitor.aws import aws_errors
 from mention_monitor.clock import Clock
-from mention_monitor.errors import DeliveryError, SecretsError
+from mention_monitor.errors import DeliveryError, SecretsError, StateError
 from mention_monitor.http import HttpError, HttpPolicy, RateLimited, Retry, base_url
-from mention_monitor.models import Alert, DeliveryResult, Digest, Mention
+from mention_monitor.models import (
+    AuthorCount,
+    DeliveryResult,
+    Digest,
+    Mention,
+    PeriodSummary,
+    SpikeInfo,
+)
 from mention_monitor.notifiers.base import (
+    ConfigPath,
     HttpRetryOptions,
     Notifier,
     NotifierOptions,
     Preview,
+    clean_digest,
+    clean_mention,
 )
-from mention_monitor.services import SecretReader, Services
+from mention_monitor.services import Memory, SecretReader, Services
 
 __all__ = [
-    "Alert",
+    "AuthorCount",
     "Clock",
+    "ConfigPath",
     "DeliveryError",
     "DeliveryResult",
     "Digest",
     "HttpError",
     "HttpPolicy",
     "HttpRetryOptions",
+    "Memory",
     "Mention",
     "Notifier",
     "NotifierOptions",
+    "PeriodSummary",
     "Preview",
     "RateLimited",
     "Retry",
     "SecretReader",
     "SecretsError",
     "Services",
+    "SpikeInfo",
+    "StateError",
     "aws_errors",
     "base_url",
+    "clean_digest",
+    "clean_mention",
 ]

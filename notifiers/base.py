@@ -2,29 +2,95 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar, get_args
+from functools import cached_property
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from mention_monitor.errors import DeliveryError, SecretsError
+from mention_monitor.errors import DeliveryError, SecretsError, StateError
 from mention_monitor.http import HttpPolicy
 from mention_monitor.logs import redact
-from mention_monitor.models import Alert, DeliveryResult, Digest, Mention
-from mention_monitor.services import SecretReader, Services
+from mention_monitor.models import DeliveryResult, Digest, Mention, PeriodSummary
+from mention_monitor.notifiers.text import clean_line, clean_text
+from mention_monitor.schedule import Schedule, zone
+from mention_monitor.services import Memory, SecretReader, Services
 
 log = logging.getLogger(__name__)
 
+#: How long a send may take once started when its options declare no ``timeout_seconds``.
+DEFAULT_MAX_SEND_SECONDS = 60.0
+
+
+class _PathOption:
+    """Marks a path setting: a relative value in a config file is relative to that file's
+    directory; one from an environment variable, to the working directory."""
+
+    def __repr__(self) -> str:
+        return "ConfigPath"
+
+
+#: The type of a path option, e.g. ``directory: ConfigPath`` (see :class:`_PathOption`).
+ConfigPath = Annotated[str, _PathOption()]
+
+
+def is_path_option(metadata: list[Any]) -> bool:
+    """True for a field declared as :data:`ConfigPath` (from its ``FieldInfo.metadata``)."""
+    return any(isinstance(m, _PathOption) for m in metadata)
+
+
+SentimentLabel = Literal["negative", "neutral", "positive", "unknown"]
+#: Names and handles longer than this are cut (X allows 50 and 15 characters).
+MAX_NAME_CHARS = 100
+
+
+def clean_mention(m: Mention) -> Mention:
+    """``m`` as every medium may show it: text, names and handles cleaned (see ``text.py``)."""
+    return dataclasses.replace(
+        m,
+        text=clean_text(m.text),
+        author_name=clean_line(m.author_name, MAX_NAME_CHARS),
+        author_username=clean_line(m.author_username, MAX_NAME_CHARS),
+        created_at=clean_line(m.created_at, 64),
+        lang=clean_line(m.lang, 16),
+    )
+
+
+def _clean_period(period: PeriodSummary | None) -> PeriodSummary | None:
+    if period is None:
+        return None
+    authors = tuple(
+        dataclasses.replace(
+            a,
+            name=clean_line(a.name, MAX_NAME_CHARS),
+            username=clean_line(a.username, MAX_NAME_CHARS),
+        )
+        for a in period.top_authors
+    )
+    posts = tuple(clean_mention(m) for m in period.top_posts)
+    return dataclasses.replace(period, top_authors=authors, top_posts=posts)
+
+
+def clean_digest(digest: Digest) -> Digest:
+    """``digest`` with every mention, name and the watch cleaned (period summary too);
+    idempotent."""
+    return dataclasses.replace(
+        digest,
+        watch=clean_line(digest.watch, MAX_NAME_CHARS),
+        headline=clean_line(digest.headline),
+        mentions=tuple(clean_mention(m) for m in digest.mentions),
+        period=_clean_period(digest.period),
+    )
+
 
 class NotifierOptions(BaseModel):
-    """Options every notifier takes: its ``type`` and the routing rules.
+    """Options every notifier takes: its ``type``, its schedule and the routing rules.
 
     A mention passes if it meets any rule that is set; with no rule set, every mention passes.
-    Subclasses add their own options (and may change ``max_mentions``' default); fields
-    ending in ``_secret`` name keys in the secret.
+    Subclasses add their own options; fields ending in ``_secret`` name keys in the secret.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -35,6 +101,35 @@ class NotifierOptions(BaseModel):
     #: At most this many mentions per digest (the most-followed authors first); the digest
     #: says how many more there are. Bounds a run's delivery time whatever the backlog.
     max_mentions: int = Field(100, ge=1, le=100000)
+    #: Passes mentions whose sentiment label is listed (``unknown`` only when listed).
+    sentiment: list[SentimentLabel] | None = Field(None, min_length=1)
+    #: "every run", "hourly", "daily HH:MM" or "weekly DAY HH:MM", in ``timezone``.
+    schedule: str = "every run"
+    timezone: str = "UTC"
+    #: Scheduled notifiers: send "no new mentions of ... since ..." when a period was quiet.
+    send_empty: bool = False
+    _plan: Schedule = PrivateAttr(default_factory=Schedule)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return Schedule.parse(value).describe()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _parse_schedule(self) -> NotifierOptions:
+        self._plan = Schedule.parse(self.schedule, self.timezone)
+        return self
+
+    @property
+    def plan(self) -> Schedule:
+        """The parsed ``schedule`` in ``timezone``."""
+        return self._plan
 
     def allows(self, mention: Mention) -> bool:
         checks: list[bool] = []
@@ -43,7 +138,18 @@ class NotifierOptions(BaseModel):
         if self.keywords_any:
             text = mention.text.casefold()
             checks.append(any(k.casefold() in text for k in self.keywords_any if k))
+        if self.sentiment is not None:
+            checks.append((mention.sentiment or "unknown") in self.sentiment)
         return not checks or any(checks)
+
+    def max_send_seconds(self) -> float:
+        """The longest one send may take once started, the run's time budget notwithstanding
+        (``state.lease_seconds`` must outlast the budget plus this): ``timeout_seconds`` when
+        the options have one, else 60. Override it when one send can block for longer."""
+        timeout = getattr(self, "timeout_seconds", None)
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+            return float(timeout)
+        return DEFAULT_MAX_SEND_SECONDS
 
     def secret_keys(self) -> list[str]:
         """Names of the secret keys this notifier needs (values of ``*_secret`` options)."""
@@ -92,6 +198,8 @@ class Notifier(ABC, Generic[OptionsT]):
     """
 
     type_name: ClassVar[str] = ""
+    #: Sends through an AWS API (boto3 client from ``services.aws_client``): needs a region.
+    uses_aws: ClassVar[bool] = False
     Options: ClassVar[type[NotifierOptions]] = NotifierOptions
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -119,20 +227,26 @@ class Notifier(ABC, Generic[OptionsT]):
     def __repr__(self) -> str:  # never show option values that could be sensitive
         return f"<{type(self).__name__} {self.name!r}>"
 
+    @cached_property
+    def memory(self) -> Memory:
+        """What this notifier remembers across runs (the state store's, in a run)."""
+        return self.services.memory(self.name)
+
     def send(self, digest: Digest) -> DeliveryResult:
-        """Deliver ``digest``; never raises. The result says what was accepted and why not."""
-        if not digest.mentions:
+        """Deliver ``digest``; never raises. The result says what was accepted and why not.
+
+        Besides digests of new mentions, ``digest`` can be a spike alert (``kind == "spike"``,
+        its ``headline`` the message, its mentions the most-engaged posts) or, for a scheduled
+        notifier with ``send_empty``, a quiet period's note (a ``headline``, no mentions).
+        A notifier that renders ``headline`` (when set) instead of the count handles all three.
+        ``_deliver`` gets the digest cleaned once for every medium (:func:`clean_digest`);
+        each medium then only escapes for itself.
+        """
+        if not digest.mentions and not digest.headline:
             return DeliveryResult()
-        return self._guarded(lambda: self._deliver(digest))
-
-    def send_alert(self, alert: Alert) -> DeliveryResult:
-        """Send a message that is not a digest (the spending guard's); never raises."""
-        return self._guarded(lambda: self._deliver_alert(alert))
-
-    def _guarded(self, deliver: Callable[[], DeliveryResult]) -> DeliveryResult:
         try:
-            result = deliver()
-        except (DeliveryError, SecretsError) as exc:
+            result = self._deliver(clean_digest(digest))
+        except (DeliveryError, SecretsError, StateError) as exc:
             result = DeliveryResult(error=str(exc))
         except Exception as exc:  # a notifier bug must not stop the other notifiers
             log.exception("notifier %s crashed", self.name)
@@ -144,10 +258,6 @@ class Notifier(ABC, Generic[OptionsT]):
     @abstractmethod
     def _deliver(self, digest: Digest) -> DeliveryResult:
         """Send the whole digest, or raise DeliveryError; partial success returns a result."""
-
-    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
-        """Send ``alert`` (a title and plain text); built-in notifiers all can."""
-        raise DeliveryError(f"{self.type_name or type(self).__name__} notifiers cannot send alerts")
 
     def preview(self, digest: Digest) -> Preview:
         """Render without sending (``mention-monitor preview``)."""

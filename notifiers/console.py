@@ -5,41 +5,36 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
-from mention_monitor.notifiers import (
-    Alert,
-    DeliveryResult,
-    Digest,
-    Notifier,
-    NotifierOptions,
-    Preview,
-)
+from pydantic import Field
+
+from mention_monitor.notifiers import DeliveryResult, Digest, Notifier, NotifierOptions, Preview
 from mention_monitor.notifiers.render import render_text
 
 
 class ConsoleOptions(NotifierOptions):
     stream: Literal["stdout", "stderr"] = "stdout"
+    max_mentions: int = Field(100, ge=1, le=10000)
 
 
 class ConsoleNotifier(Notifier[ConsoleOptions]):
+    """Plain text for a terminal or a log (Lambda sends stdout to CloudWatch Logs).
+
+    ``render_text`` has removed every control character but newline and tab (no ESC or OSC
+    sequence reaches the terminal) and indents every line of a mention, so no line of a post
+    starts a line of output: a post cannot pass for a log line or a metric record.
+    """
+
     type_name = "console"
 
     def _render(self, digest: Digest) -> str:
         rule = "=" * 72
         return f"{rule}\n{render_text(digest, self.options.max_mentions)}{rule}\n"
 
-    def _write(self, text: str) -> None:
-        stream = sys.stdout if self.options.stream == "stdout" else sys.stderr
-        stream.write(text)
-        stream.flush()
-
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        self._write(self._render(digest))
+        stream = sys.stdout if self.options.stream == "stdout" else sys.stderr
+        stream.write(self._render(digest))
+        stream.flush()
         return self.accepted(digest.mentions)
-
-    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
-        rule = "=" * 72
-        self._write(f"{rule}\n{alert.title}\n\n{alert.text}\n{rule}\n")
-        return DeliveryResult(delivered=1)
 
     def preview(self, digest: Digest) -> Preview:
         return Preview(self._render(digest), "text/plain", f"{digest.count} mentions")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
+from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
 from mention_monitor.notifiers import (
-    Alert,
     DeliveryError,
     DeliveryResult,
     Digest,
@@ -19,8 +19,16 @@ from mention_monitor.notifiers import (
     NotifierOptions,
     Preview,
     aws_errors,
+    clean_digest,
 )
-from mention_monitor.notifiers.render import render_html, render_text, subject
+from mention_monitor.notifiers.render import POST_TEXT_CHARS, render_html, render_text, subject
+
+#: RFC 5322 with CRLF line endings, and every body part 7-bit clean: text that is not short
+#: ASCII lines goes quoted-printable or base64, never raw 8-bit to a server that did not offer
+#: 8BITMIME.
+MIME_POLICY = email_policy.SMTP.clone(cte_type="7bit")
+#: Digests show at most this many mentions (the size limit below usually binds first).
+MAX_MENTIONS = 1000
 
 # Deliberately simple: one @, no whitespace, no control characters, no angle brackets.
 _ADDRESS = re.compile(
@@ -40,6 +48,7 @@ class EmailOptions(NotifierOptions):
 
     sender: str
     recipients: list[str] = Field(min_length=1, max_length=50)
+    max_mentions: int = Field(100, ge=1, le=MAX_MENTIONS)
 
     @field_validator("sender")
     @classmethod
@@ -57,6 +66,10 @@ class SesEmailOptions(EmailOptions):
 
     configuration_set: str | None = None
 
+    def max_send_seconds(self) -> float:
+        # The SES client: 5 s to connect and 20 s to read, three attempts, short backoff.
+        return 80.0
+
 
 class SmtpEmailOptions(EmailOptions):
     """``email-smtp``: login only when both secret keys are set."""
@@ -67,12 +80,24 @@ class SmtpEmailOptions(EmailOptions):
     username_secret: str | None = None
     password_secret: str | None = None
     timeout_seconds: float = Field(30.0, gt=0, le=300)
+    #: Log in over a connection without TLS (``security = "none"``): the password crosses
+    #: the network in clear, so it takes this explicit opt-in.
+    allow_insecure_login: bool = False
 
     @model_validator(mode="after")
     def _login_pair(self) -> SmtpEmailOptions:
         if bool(self.username_secret) != bool(self.password_secret):
             raise ValueError("username_secret and password_secret must be set together")
+        if self.username_secret and self.security == "none" and not self.allow_insecure_login:
+            raise ValueError(
+                'login over security = "none" sends the password in clear: use "starttls" or '
+                '"ssl", or set allow_insecure_login = true'
+            )
         return self
+
+    def max_send_seconds(self) -> float:
+        # Each SMTP step waits up to timeout_seconds: connect and TLS, login and envelope, data.
+        return 3 * self.timeout_seconds
 
     @property
     def effective_port(self) -> int:
@@ -87,43 +112,44 @@ E = TypeVar("E", bound=EmailOptions)
 class _EmailNotifier(Notifier[E]):
     """Builds the message once; subclasses only hand it over."""
 
-    def _envelope(self, subject_line: str) -> EmailMessage:
+    #: Below the 10,240,000 bytes many mail servers accept (552 above it), with room for the
+    #: headers relays add. A digest that would be larger shows fewer mentions (the
+    #: most-followed authors) and says how many more there are.
+    max_message_bytes: ClassVar[int] = 10_000_000
+    #: Each post's text is cut here, like Slack's; the link to the whole post follows it.
+    max_post_chars: ClassVar[int] = POST_TEXT_CHARS
+
+    def _message(self, digest: Digest, limit: int) -> EmailMessage:
         opts = self.options
-        msg = EmailMessage()
-        msg["Subject"] = subject_line
+        msg = EmailMessage(policy=MIME_POLICY)
+        msg["Subject"] = subject(digest)
         msg["From"] = Address(addr_spec=opts.sender)
         msg["To"] = ", ".join(opts.recipients)
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain=opts.sender.rpartition("@")[2])
         msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(render_text(digest, limit, self.max_post_chars))
+        msg.add_alternative(render_html(digest, limit, self.max_post_chars), subtype="html")
         return msg
 
     def build_message(self, digest: Digest) -> EmailMessage:
-        """``multipart/alternative``: the text part first, the HTML part preferred."""
-        opts = self.options
-        msg = self._envelope(subject(digest))
-        msg.set_content(render_text(digest, opts.max_mentions))
-        msg.add_alternative(render_html(digest, opts.max_mentions), subtype="html")
-        return msg
-
-    def _send(self, msg: EmailMessage) -> dict[str, Any]:
-        """Hand ``msg`` over; return details for the result, or raise DeliveryError."""
-        raise NotImplementedError
-
-    def _deliver(self, digest: Digest) -> DeliveryResult:
-        details = self._send(self.build_message(digest))
-        result = self.accepted(digest.mentions)
-        result.details = details
-        return result
-
-    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
-        msg = self._envelope(alert.title)
-        msg.set_content(alert.text + "\n")
-        return DeliveryResult(delivered=1, details=self._send(msg))
+        """``multipart/alternative``: the text part first, the HTML part preferred; CRLF line
+        endings, 7-bit transfer encodings, at most ``max_message_bytes`` in all."""
+        digest = clean_digest(digest)
+        limit = min(self.options.max_mentions, digest.count)
+        while True:
+            msg = self._message(digest, limit)
+            size = len(msg.as_bytes())
+            if size <= self.max_message_bytes or limit == 1:
+                return msg
+            # Mentions differ in size: shrink in proportion, with a margin, and measure again.
+            limit = max(1, min(limit - 1, int(limit * self.max_message_bytes / size * 0.95)))
 
     def preview(self, digest: Digest) -> Preview:
+        html_part = self.build_message(digest).get_body(("html",))
+        content = html_part.get_content() if isinstance(html_part, EmailMessage) else ""
         return Preview(
-            render_html(digest, self.options.max_mentions),
+            content,
             "text/html",
             f"subject: {subject(digest)}; to {len(self.options.recipients)} recipient(s)",
         )
@@ -133,6 +159,7 @@ class SesEmailNotifier(_EmailNotifier[SesEmailOptions]):
     """Amazon SES v2 ``send_email`` with the MIME message as ``Content.Raw``."""
 
     type_name = "email-ses"
+    uses_aws = True
     _ses: Any = None
 
     def _client(self) -> Any:
@@ -140,8 +167,9 @@ class SesEmailNotifier(_EmailNotifier[SesEmailOptions]):
             self._ses = self.services.aws_client("sesv2", read_timeout=20)
         return self._ses
 
-    def _send(self, msg: EmailMessage) -> dict[str, Any]:
+    def _deliver(self, digest: Digest) -> DeliveryResult:
         opts = self.options
+        msg = self.build_message(digest)
         kwargs: dict[str, Any] = {
             "FromEmailAddress": opts.sender,
             "Destination": {"ToAddresses": list(opts.recipients)},
@@ -153,7 +181,9 @@ class SesEmailNotifier(_EmailNotifier[SesEmailOptions]):
             DeliveryError, "SES refused the digest", "cannot reach SES", with_message=True
         ):
             resp = self._client().send_email(**kwargs)
-        return {"message_id": resp.get("MessageId", "")}
+        result = self.accepted(digest.mentions)
+        result.details = {"message_id": resp.get("MessageId", "")}
+        return result
 
 
 class SmtpEmailNotifier(_EmailNotifier[SmtpEmailOptions]):
@@ -161,11 +191,12 @@ class SmtpEmailNotifier(_EmailNotifier[SmtpEmailOptions]):
 
     type_name = "email-smtp"
 
-    def _send(self, msg: EmailMessage) -> dict[str, Any]:
+    def _deliver(self, digest: Digest) -> DeliveryResult:
         import smtplib
         import ssl
 
         opts = self.options
+        msg = self.build_message(digest)
         login: tuple[str, str] | None = None
         if opts.username_secret and opts.password_secret:
             login = (self.secrets.get(opts.username_secret), self.secrets.get(opts.password_secret))
@@ -213,5 +244,7 @@ class SmtpEmailNotifier(_EmailNotifier[SmtpEmailOptions]):
             raise DeliveryError(
                 f"cannot reach SMTP server {where}: {exc.strerror or type(exc).__name__}"
             ) from None
-        # Accepted for some recipients: the message went out, the rest is reported.
-        return {"refused_recipients": sorted(refused)} if refused else {}
+        result = self.accepted(digest.mentions)
+        if refused:  # accepted for some recipients: the digest went out, the rest is reported
+            result.details = {"refused_recipients": sorted(refused)}
+        return result

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
 from mention_monitor.notifiers import (
-    Alert,
+    ConfigPath,
     DeliveryError,
     DeliveryResult,
     Digest,
     Notifier,
     NotifierOptions,
     Preview,
+    clean_digest,
 )
 from mention_monitor.notifiers.render import render_html, subject
 
 
 class FileOptions(NotifierOptions):
-    directory: str = Field(min_length=1)
+    directory: ConfigPath = Field(min_length=1)
     #: A file is an archive, not a reader: it keeps far more mentions per digest by default.
-    max_mentions: int = Field(10000, ge=1, le=100000)
+    max_mentions: int = Field(10000, ge=1, le=10000)
 
 
 def _safe(name: str) -> str:
@@ -32,24 +35,30 @@ def _safe(name: str) -> str:
 
 
 def _exclusive_write(path: Path, data: str) -> None:
-    with path.open("x", encoding="utf-8") as fh:  # "x": fail rather than overwrite
-        fh.write(data)
+    raw = data.encode("utf-8")  # before the file exists: a failure leaves no empty file
+    with path.open("xb") as fh:  # "x": fail rather than overwrite
+        fh.write(raw)
 
 
 class FileNotifier(Notifier[FileOptions]):
     type_name = "file"
 
     def _payload(self, digest: Digest) -> str:
-        return json.dumps(
-            {
-                "watch": digest.watch,
-                "subject": subject(digest),
-                "count": digest.count,
-                "mentions": [json.loads(m.to_json()) for m in digest.mentions],
-            },
-            ensure_ascii=False,
-            indent=2,
-        )
+        digest = clean_digest(digest)
+        data: dict[str, Any] = {
+            "watch": digest.watch,
+            "kind": digest.kind,
+            "subject": subject(digest),
+            "count": digest.count,
+            "mentions": [json.loads(m.to_json()) for m in digest.mentions],
+        }
+        if digest.period is not None:
+            period = dataclasses.asdict(digest.period)
+            period["top_posts"] = [str(m.id) for m in digest.period.top_posts]
+            data["period"] = period
+        if digest.spike is not None:
+            data["spike"] = dataclasses.asdict(digest.spike)
+        return json.dumps(data, ensure_ascii=False, indent=2)
 
     def _deliver(self, digest: Digest) -> DeliveryResult:
         directory = Path(self.options.directory)
@@ -58,8 +67,13 @@ class FileNotifier(Notifier[FileOptions]):
         except OSError as exc:
             raise DeliveryError(f"cannot create {directory}: {exc.strerror}") from None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        first, last = digest.mentions[0].id, digest.mentions[-1].id
-        base = f"{_safe(digest.watch)}-{stamp}-{first}-{last}"
+        if digest.is_alert:
+            base = f"{_safe(digest.watch)}-{stamp}-spike"
+        elif not digest.mentions:
+            base = f"{_safe(digest.watch)}-{stamp}-empty"
+        else:
+            first, last = digest.mentions[0].id, digest.mentions[-1].id
+            base = f"{_safe(digest.watch)}-{stamp}-{first}-{last}"
         html_doc = render_html(digest, self.options.max_mentions)
         payload = self._payload(digest)
         for attempt in range(1000):
@@ -82,25 +96,6 @@ class FileNotifier(Notifier[FileOptions]):
             result.details = {"html": str(html_path), "json": str(json_path)}
             return result
         raise DeliveryError(f"no free file name for {base} in {directory}")
-
-    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
-        directory = Path(self.options.directory)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DeliveryError(f"cannot create {directory}: {exc.strerror}") from None
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        body = json.dumps({"alert": alert.title, "text": alert.text}, ensure_ascii=False)
-        for attempt in range(1000):
-            path = directory / (f"alert-{stamp}" + (f"-{attempt}" if attempt else "") + ".json")
-            try:
-                _exclusive_write(path, body)
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise DeliveryError(f"cannot write {path}: {exc.strerror}") from None
-            return DeliveryResult(delivered=1, details={"json": str(path)})
-        raise DeliveryError(f"no free file name for alert-{stamp} in {directory}")
 
     def preview(self, digest: Digest) -> Preview:
         return Preview(render_html(digest, self.options.max_mentions), "text/html", subject(digest))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 import requests
 from pydantic import Field
 
 from mention_monitor.notifiers import (
-    Alert,
     DeliveryError,
     DeliveryResult,
     Digest,
@@ -19,8 +19,19 @@ from mention_monitor.notifiers import (
     Notifier,
     NotifierOptions,
     Preview,
+    clean_digest,
 )
-from mention_monitor.notifiers.render import compact_number, display_time, select, subject
+from mention_monitor.notifiers.render import (
+    POST_TEXT_CHARS,
+    display_time,
+    engagement,
+    followers,
+    more_note,
+    post_text,
+    select,
+    subject,
+)
+from mention_monitor.notifiers.summary import alert_text, slack_period_blocks
 
 
 def escape(text: str) -> str:
@@ -31,26 +42,61 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# mrkdwn has no escape for its formatting characters (a backslash stays visible and a
+# zero-width space can even *enable* formatting), so they become look-alikes that do not format.
+_FORMATTING = str.maketrans(
+    {
+        "*": "\u2217",  # asterisk operator
+        "\uff0a": "\ufe61",  # fullwidth asterisk -> small asterisk
+        "_": "\u02cd",  # modifier letter low macron
+        "\uff3f": "\u2e0f",  # fullwidth low line -> paragraphos
+        "~": "\u223c",  # tilde operator
+        "`": "\u02cb",  # modifier letter grave accent
+        "\uff40": "\u02cb",  # fullwidth grave accent -> modifier letter grave accent
+    }
+)
+_URL_TOKEN = re.compile(r"https?://\S+", re.IGNORECASE)
+# A line starting with ">" (escaped "&gt;", or fullwidth) is a block quote; after a soft
+# hyphen it is not.
+_QUOTE = re.compile("^(&gt;|\uff1e)", re.MULTILINE)
+
+
+def neutralise(text: str) -> str:
+    """Formatting characters (``* _ ~ ` ``) as look-alikes, except inside URLs Slack links."""
+    out: list[str] = []
+    pos = 0
+    for match in _URL_TOKEN.finditer(text):
+        out.append(text[pos : match.start()].translate(_FORMATTING))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(text[pos:].translate(_FORMATTING))
+    return "".join(out)
+
+
+def mrkdwn(text: str) -> str:
+    """Untrusted (cleaned) text as inert mrkdwn: escaped, formatting and quotes neutralised."""
+    return _QUOTE.sub("\u00ad\\1", escape(neutralise(text)))
+
+
 def slack_len(text: str) -> int:
     """Length as Slack counts it, conservatively: UTF-16 code units (an emoji counts 2)."""
     return len(text.encode("utf-16-le")) // 2
 
 
-def escape_within(text: str, budget: int) -> str:
-    """``escape(text)``, cut at a character boundary (never inside ``&amp;``) to ``budget``."""
-    full = escape(text)
+def mrkdwn_within(text: str, budget: int) -> str:
+    """``mrkdwn(text)`` in at most ``budget`` units: cut at a character of ``text`` (never
+    inside ``&amp;``), with ``…``."""
+    full = mrkdwn(text)
     if slack_len(full) <= budget:
         return full
-    out: list[str] = []
-    used = 0
-    for ch in text:
-        piece = escape(ch)
-        size = slack_len(piece)
-        if used + size > budget - 1:
-            break
-        out.append(piece)
-        used += size
-    return "".join(out).rstrip() + "…"
+    lo, hi = 0, len(text)  # the longest start of text whose rendering fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if slack_len(mrkdwn(text[:mid].rstrip())) + 1 <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return mrkdwn(text[:lo].rstrip()) + "…"
 
 
 class SlackOptions(NotifierOptions, HttpRetryOptions):
@@ -68,8 +114,11 @@ class SlackNotifier(Notifier[SlackOptions]):
     max_blocks: ClassVar[int] = 50
     max_section_chars: ClassVar[int] = 3000
     max_header_chars: ClassVar[int] = 150
-    #: Keep each message well under the 40,000 characters at which Slack cuts text.
-    max_message_chars: ClassVar[int] = 30000
+    #: Slack refuses a message whose blocks hold more than about 12,000 characters in all
+    #: (``msg_blocks_too_long``), far below the per-block limits: the header counts too.
+    max_message_chars: ClassVar[int] = 12000
+    #: Where a post's text is cut (as in email); the link to the whole post follows it.
+    max_post_chars: ClassVar[int] = POST_TEXT_CHARS
     seconds_between_messages: ClassVar[float] = 1.0
     max_rate_limit_waits: ClassVar[int] = 5
     max_retry_after: ClassVar[float] = 60.0
@@ -77,51 +126,73 @@ class SlackNotifier(Notifier[SlackOptions]):
 
     # -- rendering ---------------------------------------------------------------------------
     def section_text(self, m: Mention) -> str:
-        name = escape(m.author_label)
+        """One (cleaned) mention as mrkdwn: every piece of a stranger's text made inert."""
+        name = mrkdwn(m.author_label)
         head = f"*{name}*"
         if m.author_username:
-            head += f" <{m.profile_url}|@{escape(m.author_username)}>"
-        meta = [f"{compact_number(m.author_followers)} followers"]
-        if m.created_at:
+            head += f" <{m.profile_url}|@{mrkdwn(m.author_username)}>"
+        meta = [followers(m)]
+        if display_time(m.created_at):
             meta.append(display_time(m.created_at))
+        if m.sentiment:
+            meta.append(m.sentiment)
         head += " · " + " · ".join(meta)
-        foot = f"♥ {m.like_count} likes · ⟲ {m.repost_count} reposts · <{m.url}|View post>"
+        foot = f"{engagement(m, ' · ')} · <{m.url}|View post>"
         budget = self.max_section_chars - slack_len(head) - slack_len(foot) - 2
-        return f"{head}\n{escape_within(m.text, budget)}\n{foot}"
+        return f"{head}\n{mrkdwn_within(post_text(m, self.max_post_chars), budget)}\n{foot}"
 
     def _section(self, m: Mention) -> dict[str, Any]:
         return {"type": "section", "text": {"type": "mrkdwn", "text": self.section_text(m)}}
 
-    def _more_block(self, shown: int, more: int, search_url: str) -> dict[str, Any]:
-        """Says how many mentions the digest does not show, with the link to the search."""
-        text = f"Showing the {shown} most-followed authors; {more:,} more"
-        text += f": <{search_url}|see them all on X>" if search_url else "."
-        return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    def _shown(self, digest: Digest) -> tuple[list[Mention], int]:
+        """The mentions to send (at most ``max_mentions``) and how many more there are."""
+        if digest.is_alert:
+            return list(digest.mentions), 0
+        return select(digest, self.options.max_mentions)
 
-    def _chunks(self, digest: Digest) -> list[list[tuple[Mention | None, dict[str, Any]]]]:
-        """At most ``max_mentions`` mentions in ascending ID order (the "more" note first when
-        some are not shown), grouped so each message fits Slack's limits."""
-        shown, more = select(digest, self.options.max_mentions)
-        items: list[tuple[Mention | None, dict[str, Any]]] = []
+    def _lead(self, digest: Digest) -> list[dict[str, Any]]:
+        """What the first message carries before the mentions: a scheduled digest's period
+        summary as fields, a spike alert's numbers, how many mentions are not shown."""
+        blocks: list[dict[str, Any]] = []
+        if digest.period is not None:
+            blocks = slack_period_blocks(digest.period, mrkdwn)
+        text = alert_text(digest) if digest.is_alert else ""
+        if text:
+            blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}]
+        shown, more = self._shown(digest)
         if more:
-            items.append((None, self._more_block(len(shown), more, digest.search_url)))
-        items.extend((m, self._section(m)) for m in sorted(shown, key=lambda x: x.id))
-        chunks: list[list[tuple[Mention | None, dict[str, Any]]]] = [[]]
-        size = 0
-        for m, block in items:
+            note = more_note(len(shown), more)
+            link = f": <{digest.search_url}|see them all on X>" if digest.search_url else ""
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": note + link}})
+        return blocks
+
+    def _chunks(self, digest: Digest) -> list[list[tuple[Mention, dict[str, Any]]]]:
+        """Mentions in ascending ID order, grouped so each message fits Slack's limits."""
+        chunks: list[list[tuple[Mention, dict[str, Any]]]] = [[]]
+        lead = self._lead(digest)
+        # Blocks Slack counts toward its 12,000 characters: the header, the lead, the sections.
+        budget = self.max_message_chars - self.max_header_chars
+        size = sum(len(json.dumps(b, ensure_ascii=False)) for b in lead)
+        reserved = len(lead)  # the first message also carries the lead blocks
+        mentions, _ = self._shown(digest)
+        if not digest.is_alert:
+            mentions.sort(key=lambda x: x.id)
+        for m in mentions:
+            block = self._section(m)
             block_size = slack_len(block["text"]["text"])
             current = chunks[-1]
             if current and (
-                len(current) + 1 >= self.max_blocks or size + block_size > self.max_message_chars
+                len(current) + 1 + reserved >= self.max_blocks or size + block_size > budget
             ):
                 chunks.append([])
-                size = 0
+                size = reserved = 0
             chunks[-1].append((m, block))
             size += block_size
-        return [c for c in chunks if c]
+        return [c for c in chunks if c] or [[]]
 
     def payloads(self, digest: Digest) -> list[tuple[list[Mention], dict[str, Any]]]:
         """Every message of the digest with the mentions it carries, in sending order."""
+        digest = clean_digest(digest)
         chunks = self._chunks(digest)
         total = len(chunks)
         title = subject(digest)
@@ -136,12 +207,13 @@ class SlackNotifier(Notifier[SlackOptions]):
                 "text": escape(header),
                 "blocks": [
                     {"type": "header", "text": {"type": "plain_text", "text": header}},
+                    *(self._lead(digest) if i == 1 else []),
                     *(block for _, block in chunk),
                 ],
                 "unfurl_links": False,
                 "unfurl_media": False,
             }
-            out.append(([m for m, _ in chunk if m is not None], payload))
+            out.append(([m for m, _ in chunk], payload))
         return out
 
     def preview(self, digest: Digest) -> Preview:
@@ -174,6 +246,13 @@ class SlackNotifier(Notifier[SlackOptions]):
             check,
         )
 
+    def _pause(self) -> None:
+        """About one message a second; the pause counts against the run's time budget."""
+        budget = self.services.budget
+        if budget is not None and budget.remaining() <= self.seconds_between_messages:
+            raise HttpError("run time budget exhausted before the next message")
+        self.services.clock.sleep(self.seconds_between_messages)
+
     def _deliver(self, digest: Digest) -> DeliveryResult:
         url = self.secrets.get(self.options.webhook_url_secret)
         messages = self.payloads(digest)
@@ -181,9 +260,9 @@ class SlackNotifier(Notifier[SlackOptions]):
             self._session = self.services.http_session()
         sent: list[Mention] = []
         for i, (mentions, payload) in enumerate(messages, 1):
-            if i > 1:
-                self.services.clock.sleep(self.seconds_between_messages)  # ~1 message a second
             try:
+                if i > 1:
+                    self._pause()
                 self._post(self._session, url, payload)
             except (HttpError, DeliveryError) as exc:
                 where = f"message {i} of {len(messages)}"
@@ -197,26 +276,3 @@ class SlackNotifier(Notifier[SlackOptions]):
         result = self.accepted(sent)
         result.details = {"messages_sent": len(messages), "messages": len(messages)}
         return result
-
-    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
-        url = self.secrets.get(self.options.webhook_url_secret)
-        if self._session is None:
-            self._session = self.services.http_session()
-        title = alert.title
-        if len(title) > self.max_header_chars:
-            title = title[: self.max_header_chars - 1] + "…"
-        text = escape_within(alert.text, self.max_section_chars)
-        payload = {
-            "text": escape(title),
-            "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": title}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            ],
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        try:
-            self._post(self._session, url, payload)
-        except HttpError as exc:
-            raise DeliveryError(str(exc)) from None
-        return DeliveryResult(delivered=1)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -10,7 +13,6 @@ import requests
 from pydantic import Field, field_validator
 
 from mention_monitor.notifiers import (
-    Alert,
     DeliveryError,
     DeliveryResult,
     Digest,
@@ -23,8 +25,11 @@ from mention_monitor.notifiers import (
     Retry,
     aws_errors,
     base_url,
+    clean_digest,
 )
-from mention_monitor.notifiers.render import compact_number
+from mention_monitor.notifiers.render import followers as followers_text
+
+log = logging.getLogger(__name__)
 
 # GSM 03.38: the basic set costs one septet, the extension set two (escape + character).
 GSM7_BASIC = frozenset(
@@ -95,8 +100,29 @@ def short_link(m: Mention) -> str:
 
 
 def top_mention(digest: Digest) -> Mention:
-    """The most-followed author's mention (the newest one on a tie)."""
+    """The most-followed author's mention (the newest one on a tie); a spike alert's first
+    mention (its most-engaged post)."""
+    if digest.is_alert:
+        return digest.mentions[0]
     return max(digest.mentions, key=lambda m: (m.author_followers, m.id))
+
+
+def _head(digest: Digest, conv: Callable[[str], str]) -> str:
+    if digest.headline:
+        head = conv(digest.headline) + "."
+        if digest.spike is not None and digest.spike.negative_share is not None:
+            head += f" Negative: {digest.spike.negative_share}%."
+        return head
+    noun = "mention" if digest.count == 1 else "mentions"
+    head = f"{digest.count} new {noun} of {conv(digest.watch) or 'your watch'}"
+    period = digest.period
+    if period is not None and period.total > 1:  # a scheduled digest: the period's numbers
+        label, peak = period.peak
+        extra = f"peak {peak} at {label}"
+        if period.sentiment:
+            extra += f", {period.share('negative')}% negative"
+        head += f" ({extra})"
+    return head + "."
 
 
 def _cut(text: str, n: int) -> str:
@@ -108,16 +134,14 @@ def _cut(text: str, n: int) -> str:
 
 def _compose(digest: Digest, max_segments: int, clean: bool) -> tuple[str, int]:
     """The best text within the budget and how many characters of the post it kept."""
-    noun = "mention" if digest.count == 1 else "mentions"
     top = top_mention(digest)
-    conv = to_gsm7 if clean else (lambda s: s)
-    watch = conv(digest.watch) or "your watch"
+    conv: Callable[[str], str] = to_gsm7 if clean else (lambda s: s)
     name = conv(" ".join((top.author_name or "").split()))
     user = conv(top.author_username)
     body = conv(" ".join(top.text.split()))  # line breaks and runs of spaces become one space
-    head = f"{digest.count} new {noun} of {watch}."
+    head = _head(digest, conv)
     link = short_link(top)
-    followers = f"{compact_number(top.author_followers)} followers"
+    followers = followers_text(top)
     who_full = f"{name} (@{user}, {followers})" if user else f"{name} ({followers})"
     candidates = [
         (f"Top: {who_full}", True),
@@ -154,6 +178,10 @@ def compose_sms(digest: Digest, max_segments: int = 1) -> str:
     When the post (an emoji, another script) would force UCS-2 and its 70-character segments,
     a GSM-7 version with those characters dropped is used if it keeps more of the post.
     """
+    digest = clean_digest(digest)
+    if not digest.mentions:  # a quiet period's note
+        text = _head(digest, lambda s: s)
+        return text if fits(text, max_segments) else _cut(to_gsm7(text), 150)
     as_is, kept = _compose(digest, max_segments, clean=False)
     body = " ".join(top_mention(digest).text.split())
     if is_gsm7(body) or len(to_gsm7(body)) < len(body) / 2:
@@ -189,6 +217,10 @@ class SnsSmsOptions(SmsOptions):
             raise ValueError("must contain at least one letter")
         return value
 
+    def max_send_seconds(self) -> float:
+        # One SNS publish per number: 5 s to connect and 10 s to read, three attempts each.
+        return 50.0 * len(self.phone_numbers)
+
 
 class TwilioSmsOptions(SmsOptions, HttpRetryOptions):
     from_number: str
@@ -214,6 +246,29 @@ def masked(number: str) -> str:
     return f"{number[:2]}…{number[-4:]}"
 
 
+# Seven digits or more, with the separators people and providers write between them.
+_NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def mask_numbers(text: str) -> str:
+    """Every phone number in a provider's message masked like ours (``+1…4567``)."""
+
+    def _mask(match: re.Match[str]) -> str:
+        raw = match.group(0)
+        digits = ("+" if raw.startswith("+") else "") + re.sub(r"\D", "", raw)
+        return masked(digits) if sum(c.isdigit() for c in digits) >= 7 else raw
+
+    return _NUMBER.sub(_mask, text)
+
+
+class OptedOut(DeliveryError):
+    """The number opted out of our messages: permanent, never retried, remembered."""
+
+
+#: Memory key of a number that opted out (see :class:`~mention_monitor.services.Memory`).
+OPTED_OUT = "opted-out:"
+
+
 S = TypeVar("S", bound=SmsOptions)
 
 
@@ -224,6 +279,11 @@ class _SmsNotifier(Notifier[S]):
     Numbers that failed are named (masked) in ``error`` and ``details["failed"]``; they do not
     get this digest again (re-sending would repeat it to the numbers that already have it).
     When every number fails, nothing is accepted and the next run tries all of them again.
+
+    A number that opted out (:class:`OptedOut`) is remembered in the notifier's memory (the
+    state store) and reported once, by the run that learnt it; later runs skip it
+    (``details["opted_out"]``). A digest no number can receive any more is consumed, so the
+    notifier never stays stuck on it.
     """
 
     def text(self, digest: Digest) -> str:
@@ -243,41 +303,50 @@ class _SmsNotifier(Notifier[S]):
         """Send ``text`` to ``number``; return the provider's message id or raise DeliveryError."""
         raise NotImplementedError
 
+    def _opted_out(self, number: str) -> bool:
+        return self.memory.get(OPTED_OUT + number) is not None
+
+    def _remember_opt_out(self, number: str, reason: str) -> bool:
+        """Record the opt-out; True if this run is the first to learn it (and reports it)."""
+        record = {"reason": reason, "since": self.services.clock.utcnow().isoformat()}
+        return self.memory.add(OPTED_OUT + number, json.dumps(record, sort_keys=True))
+
     def _deliver(self, digest: Digest) -> DeliveryResult:
-        result = self._send_all(self.text(digest))
-        top = self.accepted(digest.mentions)
-        result.delivered, result.delivered_through = top.delivered, top.delivered_through
-        return result
-
-    def _deliver_alert(self, alert: Alert) -> DeliveryResult:
-        text = " ".join(f"{alert.title}: {alert.text}".split())
-        while text and not fits(text, self.options.max_segments):
-            text = _cut(text, len(text) - 10)
-        result = self._send_all(text)
-        result.delivered = 1
-        return result
-
-    def _send_all(self, text: str) -> DeliveryResult:
-        """``text`` to every number; raises DeliveryError when no number received it."""
+        text = self.text(digest)
         sent: dict[str, str] = {}
         failed: dict[str, str] = {}
+        opted_out = [n for n in self.options.phone_numbers if self._opted_out(n)]
+        retry_later = False
         for number in self.options.phone_numbers:
+            if number in opted_out:
+                continue
             try:
                 sent[masked(number)] = self._send_one(number, text)
+            except OptedOut as exc:
+                opted_out.append(number)
+                if self._remember_opt_out(number, str(exc)):
+                    failed[masked(number)] = f"{exc}; it is not sent digests any more"
             except DeliveryError as exc:
                 failed[masked(number)] = str(exc)
+                retry_later = True
         info = segments(text)
         details: dict[str, Any] = {"sent": sorted(sent), "segments": info.segments}
+        if opted_out:
+            details["opted_out"] = sorted(masked(n) for n in opted_out)
         if failed:
             details["failed"] = failed
         reasons = "; ".join(f"{n}: {r}" for n, r in failed.items())
-        if not sent:
+        if not sent and retry_later:
             raise DeliveryError(f"no number received the SMS ({reasons})")
-        result = DeliveryResult(details=details)
+        if sent:
+            result = self.accepted(digest.mentions)
+        else:  # every number opted out: nobody can receive it, so it is not kept for later
+            log.warning("%s: every number opted out; the digest is not sent", self.name)
+            result = DeliveryResult(delivered_through=max(m.id for m in digest.mentions))
+        result.details = details
         if failed:
-            result.error = (
-                f"SMS sent to {len(sent)} of {len(sent) + len(failed)} numbers; {reasons}"
-            )
+            tried = len(sent) + len(failed)
+            result.error = f"SMS sent to {len(sent)} of {tried} numbers; {reasons}"
         return result
 
 
@@ -285,6 +354,7 @@ class SnsSmsNotifier(_SmsNotifier[SnsSmsOptions]):
     """Amazon SNS ``publish`` to a phone number, SMSType Transactional."""
 
     type_name = "sms-sns"
+    uses_aws = True
     _sns: Any = None
 
     def _client(self) -> Any:
@@ -326,11 +396,11 @@ class TwilioSmsNotifier(_SmsNotifier[TwilioSmsOptions]):
         if resp.status_code in (200, 201):
             return str(body.get("sid", ""))
         code = body.get("code")
-        message = str(body.get("message", ""))[:160]
+        message = mask_numbers(str(body.get("message", "")))[:160]
         if code == 20429:  # "too many requests" inside another status: always safe to retry
             raise Retry("Twilio rate limit (20429)")
         if code == 21610:
-            raise DeliveryError("recipient opted out (Twilio 21610), not retried")
+            raise OptedOut("recipient opted out (Twilio 21610)")
         if resp.status_code == 401:
             raise DeliveryError("Twilio authentication failed (HTTP 401)")
         detail = f"Twilio error {code}: {message}" if code else f"Twilio HTTP {resp.status_code}"
@@ -354,10 +424,11 @@ class TwilioSmsNotifier(_SmsNotifier[TwilioSmsOptions]):
                 self._check,
             )
         except HttpError as exc:
-            raise DeliveryError(str(exc)) from None
+            raise DeliveryError(mask_numbers(str(exc))) from None
 
 
 __all__ = [
+    "OptedOut",
     "SegmentInfo",
     "SnsSmsNotifier",
     "TwilioSmsNotifier",

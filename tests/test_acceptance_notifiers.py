@@ -11,7 +11,7 @@ from mention_monitor.notifiers.sms import segments
 from tests.conftest import basic_config
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
-from tests.fakes.xapi import make_posts
+from tests.fakes.xapi import make_posts, x_escape
 from tests.test_run import run
 
 HOSTILE = "acme <!channel> <script>alert(1)</script> &amp; <https://evil.example|x.com>"
@@ -22,7 +22,7 @@ def test_120_mentions_by_email_slack_and_sms(
     tmp_path, fake_x, clock, bearer, moto_aws, monkeypatch
 ):
     posts = make_posts(120, first_id=50_000)
-    posts[57]["text"] = HOSTILE
+    posts[57]["text"] = x_escape(HOSTILE)  # as X sends what its author typed
     fake_x.add_posts(posts)
     slack = FakeSlack().start()
     monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", slack.webhook_url)

@@ -56,7 +56,8 @@ def test_a_backlog_of_any_size_is_one_bounded_digest(
             first = slack.payloads[0]["blocks"]
             assert first[0]["text"]["text"] == f"{backlog} new mentions of Acme (1/2)"
             assert first[1]["text"]["text"].startswith(
-                f"Showing the 50 most-followed authors; {backlog - 50:,} more: <https://x.com/search?q="
+                f"Showing the 50 most-followed authors; {backlog - 50} more mentions on X: "
+                "<https://x.com/search?q="
             )
             # the 50 most-followed: the authors with the most followers, newest first on a tie
             top = sorted(
@@ -67,7 +68,7 @@ def test_a_backlog_of_any_size_is_one_bounded_digest(
             assert msg.message["Subject"] == f"{backlog} new mentions of Acme"
             assert len(msg.tweet_ids) == 100
             text = msg.message.get_body(("plain",)).get_content()
-            assert f"Showing the 100 most-followed authors; {backlog - 100} more on X:" in text
+            assert f"Showing the 100 most-followed authors; {backlog - 100} more mentions on X:" in text
 
             s = run(cfg, clock)  # the cursors moved over the whole digest
             assert s["watches"]["Acme"]["delivered"] == {"slack": 0, "email": 0}

@@ -22,7 +22,8 @@ from mention_monitor.secrets import EnvSecrets
 from mention_monitor.services import Services
 from tests.conftest import FakeClock, toml_config
 from tests.fakes.smtp import FakeSmtp
-from tests.samples import HOSTILE, LONG, RTL, hostile_digest, many, mention
+from mention_monitor.models import Digest
+from tests.samples import EMOJI, HOSTILE, LONG, RTL, hostile_digest, many, mention
 
 
 def smtp_notifier(port: int, env: dict[str, str] | None = None, **kw: Any) -> SmtpEmailNotifier:
@@ -75,8 +76,10 @@ def test_smtp_sends_one_multipart_digest():
     assert 'href="https://x.com/user0"' in html  # @username linked to the profile
     assert "100 followers" in html and "2026-11-24 18:10 UTC" in html
     assert "likes" in html and "reposts" in html
-    assert html.count("<br>") >= 39  # the long post keeps its line breaks
-    assert LONG.splitlines()[0] in html
+    # the 4,000-character post keeps its line breaks, cut at 2,000 characters like Slack's
+    assert html.count("<br>") == 19 and LONG.splitlines()[0] in html
+    lines = [line for line in text.splitlines() if line.startswith("  acme x")]
+    assert len(lines) == 20 and lines[-1] == "  " + LONG[1919:1999] + "…"
 
 
 def test_smtp_login_when_secrets_set():
@@ -86,7 +89,11 @@ def test_smtp_login_when_secrets_set():
     }
     with FakeSmtp(credentials=("mailer", "s3cret-pass")) as server:
         n = smtp_notifier(
-            server.port, env, username_secret="smtp_user", password_secret="smtp_pass"
+            server.port,
+            env,
+            username_secret="smtp_user",
+            password_secret="smtp_pass",
+            allow_insecure_login=True,  # the test server offers no TLS
         )
         assert n.options.secret_keys() == ["smtp_user", "smtp_pass"]
         result = n.send(many(3))
@@ -100,7 +107,11 @@ def test_smtp_wrong_password_reports_without_the_secret():
     }
     with FakeSmtp(credentials=("mailer", "s3cret-pass")) as server:
         result = smtp_notifier(
-            server.port, env, username_secret="smtp_user", password_secret="smtp_pass"
+            server.port,
+            env,
+            username_secret="smtp_user",
+            password_secret="smtp_pass",
+            allow_insecure_login=True,  # the test server offers no TLS
         ).send(many(3))
     assert not result.ok and result.delivered_through is None
     assert "login" in (result.error or "") and "wrong-pass-123" not in (result.error or "")
@@ -233,3 +244,81 @@ def Digest_one():
     from mention_monitor.notifiers import Digest
 
     return Digest("Acme", (mention(0),))
+
+
+# -- email as the RFC says (issue 9, item 9; issue 12, item 7) ----------------------------------
+def test_ses_raw_message_has_crlf_line_endings_and_7bit_parts():
+    calls: list[dict[str, Any]] = []
+
+    class Stub:
+        def send_email(self, **kw: Any) -> dict[str, str]:
+            calls.append(kw)
+            return {"MessageId": "m-1"}
+
+    assert ses_notifier(Stub()).send(hostile_digest()).ok
+    raw: bytes = calls[0]["Content"]["Raw"]["Data"]
+    assert raw.count(b"\n") == raw.count(b"\r\n") > 50 and b"\r\r" not in raw
+    assert raw.isascii() and max(len(line) for line in raw.split(b"\r\n")) <= 78
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert [p["Content-Transfer-Encoding"] for p in msg.iter_parts()] == [
+        "quoted-printable",
+        "quoted-printable",
+    ]
+    text, html = parts(msg)  # type: ignore[arg-type]
+    assert HOSTILE in text and RTL in text and EMOJI in text and "🚀🔥" in html
+
+
+def test_smtp_server_without_8bitmime_gets_only_7bit_data():
+    short_lines = Digest("Acme", (mention(1, EMOJI), mention(2, RTL, author_name="محمد")))
+    with FakeSmtp(eight_bit_mime=False) as server:
+        result = smtp_notifier(server.port).send(short_lines)
+    assert result.ok
+    got = server.messages[0]
+    assert got.raw.isascii() and "BODY=8BITMIME" not in got.mail_options
+    text, _ = parts(got.message)
+    assert RTL in text and EMOJI in text
+
+
+def test_a_digest_too_big_shows_the_most_followed_authors_that_fit_and_counts_the_rest():
+    class SmallLimit(SmtpEmailNotifier):
+        max_message_bytes = 60_000
+
+    opts = SmtpEmailOptions(type="email-smtp", host="127.0.0.1", sender="m@example.com",
+                            recipients=["a@example.com"])
+    n = SmallLimit("mail", opts, EnvSecrets({}), Services(clock=FakeClock()))
+    digest = Digest("Acme", tuple(mention(i, "acme é " * 400) for i in range(40)))
+    msg = n.build_message(digest)
+    assert len(msg.as_bytes()) <= 60_000
+    text, html = (part.replace("\r\n", "\n") for part in parts(msg))
+    shown = [int(x) for x in re.findall(r"/status/(\d+)", text)]
+    assert 5 <= len(shown) < 40
+    assert shown == list(range(1039, 1039 - len(shown), -1))  # the most-followed first
+    more = 40 - len(shown)
+    note = f"Showing the {len(shown)} most-followed authors; {more} more mentions on X"
+    assert f"{note}:\n" in text and f"{note}: <a href=" in html
+    assert msg["Subject"] == "40 new mentions of Acme"
+
+
+@pytest.mark.parametrize(("value", "ok"), [(1000, True), (1001, False), (0, False)])
+def test_max_mentions_has_an_upper_bound(tmp_path, value, ok):
+    cfg = toml_config(
+        tmp_path,
+        f"""
+        [[watches]]
+        name = "Acme"
+        terms = ["acme"]
+        notify = ["mail"]
+
+        [notifiers.mail]
+        type = "email-ses"
+        sender = "m@example.com"
+        recipients = ["a@example.com"]
+        max_mentions = {value}
+        """,
+    )
+    if ok:
+        assert load_settings(cfg).notifier_options("mail").max_mentions == value  # type: ignore[attr-defined]
+        return
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert "notifiers.mail.max_mentions" in str(err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +16,11 @@ from mention_monitor import handler as handler_mod
 from mention_monitor.cli import main
 from mention_monitor.state.dynamodb import DynamoStore
 from tests.conftest import REPO, SRC_PATH, toml_config
+from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.xapi import make_posts, server_error
 
 EVENT = json.loads((Path(__file__).parent / "events" / "scheduler.json").read_text())
 TOKEN = "AAAA-secret-bearer-9f8e7d6c5b4a"
-
-
-class Ctx:
-    def get_remaining_time_in_millis(self) -> int:
-        return 290_000
 
 
 def aws_config(tmp_path, api_base, level="INFO"):
@@ -62,13 +59,14 @@ def test_handler_runs_a_scheduled_event(tmp_path, fake_x, moto_aws, monkeypatch,
     setup_aws()
     fake_x.add_posts(make_posts(30, first_id=500))
     monkeypatch.setenv("MENTION_MONITOR_CONFIG", str(aws_config(tmp_path, fake_x.url)))
-    summary = handler_mod.handler(EVENT, Ctx())
+    summary = handler_mod.handler(EVENT, FakeLambdaContext())
     assert summary["ok"] and summary["watches"]["Acme"]["found"] == 30
     assert fake_x.searches[0].headers["authorization"] == f"Bearer {TOKEN}"
     emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
-    assert emf and emf[-1]["RunSucceeded"] == 1 and emf[-1]["MentionsFound"] == 30
+    assert len(emf) == 1
+    assert (emf[0]["RunSucceeded"], emf[0]["MentionsFound"]) == ([1.0], [30.0])
     # warm container: settings cached; the second run finds nothing new
-    summary = handler_mod.handler(EVENT, Ctx())
+    summary = handler_mod.handler(EVENT, FakeLambdaContext())
     assert summary["watches"]["Acme"]["found"] == 0
 
 
@@ -78,7 +76,7 @@ def test_handler_raises_when_run_fails(tmp_path, fake_x, moto_aws, monkeypatch):
     monkeypatch.setenv("MENTION_MONITOR_CONFIG", str(aws_config(tmp_path, fake_x.url)))
     monkeypatch.setenv("MENTION_MONITOR_X__MAX_RETRIES", "0")
     with pytest.raises(handler_mod.RunFailed, match="search"):
-        handler_mod.handler(EVENT, Ctx())
+        handler_mod.handler(EVENT, FakeLambdaContext())
 
 
 def test_no_secret_in_any_output_at_debug(tmp_path, fake_x, moto_aws, monkeypatch, capfd):
@@ -91,7 +89,7 @@ def test_no_secret_in_any_output_at_debug(tmp_path, fake_x, moto_aws, monkeypatc
     fake_x.then(*[server_error(401)] * 3)
     main(["run", "--config", str(cfg)])
     out, err = capfd.readouterr()
-    assert '"level": "DEBUG"' in err  # DEBUG really was on
+    assert '"level":"DEBUG"' in err  # DEBUG really was on
     assert TOKEN not in out and TOKEN not in err
     for path in tmp_path.rglob("*"):
         if path.is_file():
@@ -103,7 +101,7 @@ def test_readme_first_command_offline(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTION_MONITOR_")}
     work = tmp_path / "clone"
     work.mkdir()
-    (work / "examples").symlink_to(REPO / "examples")
+    shutil.copytree(REPO / "examples", work / "examples", ignore=shutil.ignore_patterns(".*"))
     cmd = [sys.executable, "-m", "mention_monitor", "run", "--config", "examples/local.toml"]
     env["PYTHONPATH"] = SRC_PATH
     first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)
@@ -117,4 +115,6 @@ def test_readme_first_command_offline(tmp_path):
     s2 = json.loads(second.stdout)
     assert s2["watches"]["Acme"]["found"] == 0
     assert s2["watches"]["Acme"]["delivered"] == {"console": 0, "files": 0}
-    assert len(list((work / ".mention-monitor" / "digests").glob("*.html"))) == 1
+    # Relative paths in the file are relative to examples/, not to the working directory.
+    assert len(list((work / "examples" / ".mention-monitor" / "digests").glob("*.html"))) == 1
+    assert not (work / ".mention-monitor").exists()

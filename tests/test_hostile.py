@@ -16,6 +16,11 @@ from mention_monitor.notifiers.slack import SlackNotifier
 from mention_monitor.notifiers.sms import compose_sms, segments
 from mention_monitor.secrets import EnvSecrets
 
+#: What no renderer may pass on: C0/C1 controls (newline and tab aside) and bidi controls.
+FORBIDDEN = frozenset(
+    {chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))} - {"\n", "\t"}
+) | frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+LONE_SURROGATES = ["\ud83d", "\ude80", "\ud800", "\udfff"]
 NASTY = st.sampled_from(
     [
         "<!channel>", "<!here>", "<!everyone>", "<@U123ABC>", "<#C123|general>",
@@ -23,13 +28,19 @@ NASTY = st.sampled_from(
         "&amp;", "&lt;b&gt;", "<img src=x onerror=alert(1)>", "\"'><svg onload=1>",
         "https://example.com/a?b=1&c=<2>", "javascript:alert(1)", "\u202eevil\u202c",
         "مرحبا", "🚀🔥👍🏽", "{}[]~^|\\€", "\n\r\n", "\x00", "*bold* _it_ ~s~ `code`",
+        "\x1b]52;c;ZXZpbA==\x07", "\x1b[2J", "\x9b31m", "\r", "\u2028", "\x85",
+        '\n{"_aws":{"CloudWatchMetrics":[]}}', "\u202ehttps://evil.example/knab.moc",
+        "\u2066\u2067\u2068\u2069\u202a\u202b\u202d", "\ud83d", "\ude80x",
     ]
 )
-TEXT = st.lists(st.one_of(NASTY, st.text(max_size=60)), max_size=12).map("".join) | st.text(
-    min_size=3000, max_size=4200
+#: Single hostile code points, so shrinking finds the one that gets through.
+HOSTILE_CHAR = st.sampled_from(sorted(FORBIDDEN) + LONE_SURROGATES)
+PIECE = st.one_of(NASTY, st.text(max_size=60), st.lists(HOSTILE_CHAR, max_size=4).map("".join))
+TEXT = st.lists(PIECE, max_size=12).map("".join) | st.text(min_size=3000, max_size=4200)
+NAME = st.one_of(NASTY, st.text(max_size=50), st.lists(PIECE, max_size=3).map("".join))
+USERNAME = st.one_of(
+    st.from_regex(r"[A-Za-z0-9_]{1,15}", fullmatch=True), st.text(max_size=20), NAME
 )
-NAME = st.one_of(NASTY, st.text(max_size=50))
-USERNAME = st.one_of(st.from_regex(r"[A-Za-z0-9_]{1,15}", fullmatch=True), st.text(max_size=20))
 
 
 @st.composite
@@ -50,6 +61,32 @@ def mentions(draw) -> Mention:
 def digests(draw) -> Digest:
     ms = draw(st.lists(mentions(), min_size=1, max_size=8, unique_by=lambda m: m.id))
     return Digest("Acme", tuple(sorted(ms, key=lambda m: m.id)), "https://x.com/search?q=acme")
+
+
+@st.composite
+def scheduled_digests(draw) -> Digest:
+    """A scheduled digest: its period summary names strangers and quotes their posts too."""
+    from mention_monitor.models import AuthorCount, PeriodSummary
+
+    digest = draw(digests())
+    authors = tuple(
+        AuthorCount(draw(USERNAME), draw(NAME), draw(st.integers(0, 10**7)), draw(st.integers(1, 9)))
+        for _ in range(draw(st.integers(0, 3)))
+    )
+    period = PeriodSummary(
+        start="2026-11-23", end="2026-11-24", unit="day",
+        buckets=(("11-23", 1), ("11-24", digest.count)), total=digest.count + 1,
+        top_authors=authors, top_posts=digest.mentions[:3],
+        sentiment=draw(st.sampled_from([(), (("negative", 1), ("unknown", 2))])),
+    )
+    return Digest(digest.watch, digest.mentions, digest.search_url, period=period)
+
+
+def assert_inert(out: str, where: str, allow: str = "\n\t") -> None:
+    """``out`` encodes as UTF-8 (no lone surrogate) and holds no control or bidi character."""
+    out.encode("utf-8")
+    bad = sorted({f"U+{ord(c):04X}" for c in out if c in FORBIDDEN and c not in allow})
+    assert not bad, f"{where} passes on {bad}"
 
 
 # Deterministic (CI must not flake), and large on purpose: 4,000-character posts are a case.
@@ -83,6 +120,11 @@ def test_slack_payload_never_carries_a_live_control_sequence(digest):
             assert "<" not in rest and ">" not in rest, text
             assert re.fullmatch(r"(?:[^&]|&amp;|&lt;|&gt;)*", rest, re.S), text
         assert "<" not in payload["text"] and ">" not in payload["text"]
+        assert sum(len(b["text"]["text"]) for b in payload["blocks"]) <= 12_000
+        assert_inert(json.dumps(payload, ensure_ascii=False), "slack", allow="")
+        for block in payload["blocks"][1:]:
+            name_part = block["text"]["text"].split("* <", 1)[0].split("* · ", 1)[0][1:]
+            assert not set(name_part) & set("*_~`"), name_part  # no formatting in names
     carried = [m.id for ms, _ in _slack().payloads(digest) for m in ms]
     assert carried == [m.id for m in digest.mentions]  # every mention once, in order
 
@@ -117,6 +159,7 @@ def test_email_html_never_contains_a_tag_from_tweet_text(digest, limit):
         digest.search_url,
     )
     doc = render_html(digest, limit)
+    assert_inert(doc, "html", allow="\n")
     got = [t for t, _ in _tags(doc) if t not in ("a", "br")]
     want = [t for t, _ in _tags(render_html(benign, limit)) if t not in ("a", "br")]
     assert got == want  # the only structure is ours
@@ -125,7 +168,9 @@ def test_email_html_never_contains_a_tag_from_tweet_text(digest, limit):
         assert not any(k.startswith("on") for k in attrs), (tag, attrs)
         if tag == "a":
             assert (attrs.get("href") or "").startswith(("https://", "http://"))
-    render_text(digest, limit)
+    for href, label in re.findall(r'<a href="([^"]*)" dir="ltr"[^>]*>([^<]*)</a>', doc):
+        assert href == label  # a link made from a post shows its own address
+    assert_inert(render_text(digest, limit), "text")
 
 
 @FAST
@@ -138,6 +183,12 @@ def test_email_message_builds_for_any_text(digest):
     msg = SmtpEmailNotifier("email", opts, EnvSecrets({})).build_message(digest)
     assert msg["Subject"].startswith(f"{digest.count} new mention")
     assert msg.is_multipart()
+    raw = msg.as_bytes()
+    assert raw.isascii() and raw.count(b"\n") == raw.count(b"\r\n")
+    for kind in ("plain", "html"):
+        part = msg.get_body((kind,))
+        assert part is not None
+        assert_inert(part.get_content(), f"email {kind}", allow="\r\n\t")
 
 
 @FAST
@@ -147,6 +198,50 @@ def test_sms_stays_inside_its_segment_budget(digest, max_segments):
     info = segments(text)
     assert 1 <= info.segments <= max_segments, (text, info)
     assert str(digest.count) in text
+    assert_inert(text, "sms", allow="")
+
+
+@FAST
+@given(digests())
+def test_console_output_is_inert_and_no_post_line_starts_a_line(digest):
+    import io
+    from contextlib import redirect_stdout
+
+    from mention_monitor.notifiers.console import ConsoleNotifier, ConsoleOptions
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        result = ConsoleNotifier("console", ConsoleOptions(type="console"), EnvSecrets({})).send(
+            digest
+        )
+    assert result.ok and result.delivered == digest.count
+    text = out.getvalue()
+    assert_inert(text, "console")
+    rule, subject_line, blank, *body, last = text.split("\n")[:-1] or [""] * 5
+    assert rule == last == "=" * 72 and subject_line.startswith(f"{digest.count} new mention")
+    assert blank == ""
+    for line in body:  # only our own lines start at the margin
+        assert line == "" or line.startswith(("- ", "  ")), repr(line)
+
+
+@FAST
+@given(digests())
+def test_file_notifier_writes_both_files_whole_for_any_text(digest):
+    import tempfile
+    from pathlib import Path
+
+    from mention_monitor.notifiers.file import FileNotifier, FileOptions
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = FileOptions(type="file", directory=tmp)
+        result = FileNotifier("file", opts, EnvSecrets({})).send(digest)
+        assert result.ok, result.error
+        files = sorted(Path(tmp).iterdir())
+        assert [f.suffix for f in files] == [".html", ".json"]
+        for f in files:
+            assert_inert(f.read_text(encoding="utf-8"), f.suffix, allow="\n\t")
+        saved = json.loads(files[1].read_text(encoding="utf-8"))
+        assert [int(m["id"]) for m in saved["mentions"]] == [m.id for m in digest.mentions]
 
 
 @settings(max_examples=60, deadline=None, derandomize=True,
@@ -177,3 +272,33 @@ def test_any_config_value_is_accepted_or_one_line_exit_2(tmp_path_factory, x_val
         assert code == 2
         assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
         assert "Traceback" not in err.getvalue()
+
+
+@FAST
+@given(scheduled_digests())
+def test_period_summaries_are_inert_in_every_renderer(digest):
+    import io
+    from contextlib import redirect_stdout
+
+    from mention_monitor.notifiers.console import ConsoleNotifier, ConsoleOptions
+    from mention_monitor.notifiers.email import SmtpEmailOptions
+    from tests.fakes.slack import _texts, limits_violation
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert ConsoleNotifier("c", ConsoleOptions(type="console"), EnvSecrets({})).send(digest).ok
+    assert_inert(out.getvalue(), "console")
+    assert all(not line.startswith("{") for line in out.getvalue().split("\n"))
+    assert_inert(render_html(digest), "html", allow="\n")
+    opts = SmtpEmailOptions(type="email-smtp", host="127.0.0.1", sender="a@example.com",
+                            recipients=["b@example.com"])
+    assert SmtpEmailNotifier("email", opts, EnvSecrets({})).build_message(digest).as_bytes().isascii()
+    for _, payload in _slack().payloads(digest):
+        assert limits_violation(payload) is None
+        assert_inert(json.dumps(payload, ensure_ascii=False), "slack", allow="")
+        for block in payload["blocks"][1:]:
+            for text, _ in _texts(block):
+                rest = OUR_LINK.sub("", text)
+                assert "<" not in rest and ">" not in rest, text
+                assert re.fullmatch(r"(?:[^&]|&amp;|&lt;|&gt;)*", rest, re.S), text
+    assert_inert(compose_sms(digest, 2), "sms", allow="")

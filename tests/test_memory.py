@@ -1,144 +1,113 @@
-"""Bounded memory: each page is stored as it arrives (the cursor still moves only when the
-query completes) and the outbox is read in chunks, so a burst's size does not set the peak."""
+"""Notifier memory: one behaviour in this process, in SQLite and in DynamoDB."""
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
+from typing import Any
 
-from mention_monitor.config import load_settings
-from mention_monitor.notifiers import Notifier
-from mention_monitor.state import StateStore
-from mention_monitor.state import base
-from tests.conftest import FakeClock, basic_config, run_monitor
-from tests.fakes.xapi import FakeX, make_posts, server_error
-from tests.scale import (  # noqa: F401 - backend is a fixture
-    backend,
-    delivered_by_watch,
-    multi_config,
-    open_store,
-    run_cfg,
-    term,
-)
+import boto3
+import pytest
 
-__all__ = ["backend"]
+from mention_monitor.notifiers import Memory, Services
+from mention_monitor.services import LocalMemory
+from mention_monitor.state import make_store
+from mention_monitor.state.dynamodb import DynamoStore
 
 
-def test_each_page_is_stored_as_it_arrives_and_the_cursor_waits_for_the_query(
-    tmp_path, fake_x, clock, bearer, backend, monkeypatch
-):
-    fake_x.add_posts(make_posts(5, first_id=100, text=term(0)))
-    cfg = multi_config(tmp_path, fake_x.url, 1, backend=backend, page_size=10)
-    settings = load_settings(cfg)
-    run_cfg(settings, clock)
-    stored: list[int] = []
-    real = StateStore.store_mentions
-
-    def counting(self, watch, mentions, expires_at):
-        stored.append(len(mentions))
-        return real(self, watch, mentions, expires_at)
-
-    monkeypatch.setattr(StateStore, "store_mentions", counting)
-    fake_x.add_posts(make_posts(45, first_id=1_000, text=term(0)))
-    ok = lambda r: fake_x.default(r)  # noqa: E731
-    fake_x.then(ok, ok, ok, *[server_error()] * 3)  # page 4 fails for good
-    s = run_cfg(settings, clock)
-    assert s["ok"] is False and s["watches"]["W000"]["found"] == 30
-    assert stored == [10, 10, 10]  # one write per page, as it arrived
-    store = open_store(settings)
-    try:
-        state = store.load("W000")
-        (query,) = state.queries.values()
-        assert query.cursor == 104 and state.mark == 104  # the query did not complete
-        assert (query.pending_until, query.pending_top) == (1_015, 1_044)
-        assert store.show(0)[0]["outbox"] == 35
-    finally:
-        store.close()
-    s = run_cfg(settings, clock)
-    assert s["ok"] and s["watches"]["W000"]["found"] == 15 and stored[3:] == [10, 5]
-    got = delivered_by_watch(tmp_path / "out")["W000"]
-    assert sorted(got) == list(range(100, 105)) + list(range(1_000, 1_045))
+@pytest.fixture(params=["local", "sqlite", "dynamodb"])
+def memories(request, tmp_path, moto_aws):
+    """A factory of memories by notifier name, and a second one on the same storage."""
+    if request.param == "local":
+        services = Services()
+        yield services.memory, services.memory
+        return
+    if request.param == "sqlite":
+        a = make_store("sqlite", path=str(tmp_path / "s.db"))
+        b = make_store("sqlite", path=str(tmp_path / "s.db"))  # another run, same file
+    else:
+        a = make_store("dynamodb", table="mm-state")
+        b = make_store("dynamodb", table="mm-state")
+    a.init()
+    yield a.memory, b.memory
+    a.close()
+    b.close()
 
 
-def test_delivery_reads_the_outbox_in_chunks_once_for_every_notifier(
-    tmp_path, fake_x, clock, bearer, backend, monkeypatch, register_notifier
-):
-    class Top(Notifier):
-        type_name = "top-chunks"
-        got: list[tuple[int, int]] = []
+def test_add_is_conditional_put_and_remove_are_idempotent(memories):
+    mine, other_run = memories
+    sms, sms_again, slack = mine("sms"), other_run("sms"), mine("slack")
+    assert sms.get("opted-out:+15551230001") is None and sms.items() == {}
+    assert sms.add("opted-out:+15551230001", '{"reason":"21610"}') is True
+    # Another run learning the same fact does not write it again, and knows it was not first.
+    assert sms_again.add("opted-out:+15551230001", "other") is False
+    assert sms_again.get("opted-out:+15551230001") == '{"reason":"21610"}'
+    assert slack.get("opted-out:+15551230001") is None  # each notifier has its own memory
+    sms.put("k", "v1")
+    sms.put("k", "v1")
+    sms_again.put("k", "v2")
+    assert sms.items() == {"opted-out:+15551230001": '{"reason":"21610"}', "k": "v2"}
+    assert sms.remove("k") is True and sms_again.remove("k") is False
+    assert sms.items() == {"opted-out:+15551230001": '{"reason":"21610"}'}
 
-        def _deliver(self, digest):
-            Top.got.append((digest.count, len(digest.mentions)))
-            return self.accepted(digest.mentions)
 
-    register_notifier("top-chunks", Top)
-    fake_x.add_posts(make_posts(5, first_id=100, text=term(0)))
-    cfg = multi_config(
-        tmp_path,
-        fake_x.url,
-        1,
-        backend=backend,
-        notify='["a", "b"]',
-        notifiers="""
-            [notifiers.a]
-            type = "top-chunks"
-            [notifiers.b]
-            type = "top-chunks"
-            max_mentions = 7
-        """,
+def test_keys_and_values_are_bounded(memories):
+    memory: Memory = memories[0]("sms")
+    for key, value in (("", "v"), ("k" * 201, "v"), ("k", "v" * 4001)):
+        with pytest.raises(ValueError):
+            memory.add(key, value)
+        with pytest.raises(ValueError):
+            memory.put(key, value)
+    assert memory.add("k" * 200, "v" * 4000) and memory.get("k" * 200) == "v" * 4000
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb"])
+def test_memory_is_not_a_watch_and_forget_clears_one_notifier(backend, tmp_path, moto_aws):
+    store = make_store(backend, path=str(tmp_path / "s.db"), table="mm-state")
+    store.init()
+    store.advance_mark("Acme", 5)
+    store.memory("sms").add("a", "1")
+    store.memory("sms").add("b", "2")
+    store.memory("slack").add("a", "1")
+    assert [w["watch"] for w in store.show(0)] == ["Acme"]
+    store.reset("Acme")  # forgetting a watch keeps what the notifiers learnt
+    assert store.memory("sms").items() == {"a": "1", "b": "2"}
+    assert store.forget("sms") == 2 and store.forget("sms") == 0
+    assert store.memory("sms").items() == {} and store.memory("slack").items() == {"a": "1"}
+    store.close()
+
+
+def test_dynamodb_memory_items_and_their_conditions(moto_aws):
+    ddb = boto3.client("dynamodb")
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    class Recording:
+        def __getattr__(self, op: str) -> Any:
+            def call(**kw: Any) -> Any:
+                calls.append((op, kw))
+                return getattr(ddb, op)(**kw)
+
+            return call
+
+    DynamoStore("mm-state", client=ddb).init()
+    store = DynamoStore("mm-state", client=Recording())
+    assert store.memory("sms").add("opted-out:+15551230001", "x")
+    assert not store.memory("sms").add("opted-out:+15551230001", "y")
+    assert [c for c in calls if c[0] == "put_item"][0] == (
+        "put_item",
+        {
+            "TableName": "mm-state",
+            "Item": {"pk": {"S": "N#sms"}, "sk": {"S": "opted-out:+15551230001"}, "value": {"S": "x"}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        },
     )
-    run_cfg(cfg, clock)
-    pages: list[int] = []
-    real = type(open_store(load_settings(cfg)))._outbox_page
-
-    def page(self, watch, above, upto, now, limit):
-        got, after = real(self, watch, above, upto, now, limit)
-        pages.append(len(got))
-        return got, after
-
-    monkeypatch.setattr(type(open_store(load_settings(cfg))), "_outbox_page", page)
-    monkeypatch.setattr(base, "OUTBOX_CHUNK", 50)
-    fake_x.add_posts(make_posts(234, first_id=10_000, text=term(0)))
-    s = run_cfg(cfg, clock)
-    assert s["watches"]["W000"]["delivered"] == {"a": 234, "b": 234}
-    assert pages == [50, 50, 50, 50, 34]  # one pass for both notifiers, 50 rows at a time
-    assert Top.got[-2:] == [(234, 100), (234, 7)]
+    item = ddb.get_item(
+        TableName="mm-state", Key={"pk": {"S": "N#sms"}, "sk": {"S": "opted-out:+15551230001"}}
+    )["Item"]
+    assert item == {"pk": {"S": "N#sms"}, "sk": {"S": "opted-out:+15551230001"}, "value": {"S": "x"}}
+    assert "expires_at" not in item  # kept until forgotten, never expired by TTL
 
 
-def _peak_of_a_burst(tmp_path, n: int) -> int:
-    """Peak Python memory (tracemalloc) of one run over a burst of ``n`` new mentions."""
-    tmp_path.mkdir()
-    clock = FakeClock()
-    x = FakeX(clock=clock, record=False).start()  # the fake keeps nothing that grows
-    try:
-        cfg = basic_config(
-            tmp_path, x.url, first_run="latest",
-            notifiers='[notifiers.out]\ntype = "console"\nstream = "stderr"\n',
-        )
-        settings = load_settings(cfg)
-        store = open_store(settings)
-        x.add_posts(make_posts(5, first_id=10))
-        run_monitor(settings, store, clock)
-        x.add_posts(make_posts(n, first_id=1_000))
-        x.archive.matching({"query": "acme -is:retweet", "since_id": "14"})  # the fake's index
-        gc.collect()
-        tracemalloc.start()
-        try:
-            s = run_monitor(settings, store, clock)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        store.close()
-        assert s["watches"]["Acme"]["found"] == n
-        return peak
-    finally:
-        x.stop()
-
-
-def test_a_burst_ten_times_larger_does_not_raise_the_peak_by_half(
-    tmp_path, bearer, capsys, monkeypatch
-):
-    small = _peak_of_a_burst(tmp_path / "small", 1_000)
-    large = _peak_of_a_burst(tmp_path / "large", 10_000)
-    capsys.readouterr()  # the console digests
-    assert large < 1.5 * small, (small, large)
+def test_local_memory_is_per_services_object():
+    a, b = Services(), Services()
+    a.memory("sms").add("k", "v")
+    assert a.memory("sms").get("k") == "v" and b.memory("sms").get("k") is None
+    assert isinstance(a.memory("sms"), LocalMemory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import tomllib
@@ -182,9 +183,16 @@ def test_preview_email_writes_html_without_secrets(tmp_path, capsys):
     )
     summary = json.loads(capsys.readouterr().out)
     assert summary["summary"].startswith("subject: 6 new mentions of Acme")
+    assert summary["schedule"] == "daily 09:00" and summary["timezone"] == "Europe/Berlin"
     html = out.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "<!channel>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "محمد أحمد" in html
+    # a scheduled digest: the period summary and its chart open it
+    assert "Tue 24 Nov 09:00 CET to Wed 25 Nov 09:00 CET" in html
+    assert html.count('bgcolor="#1d9bf0"') == 3  # the three hours that had mentions
+    spike = tmp_path / "digest.spike.html"
+    assert summary["spike_out"] == str(spike)
+    assert "Spike: 240 mentions of Acme in the last hour (usual: 12)" in spike.read_text()
 
 
 def test_preview_slack_and_sms(tmp_path, capsys):
@@ -194,12 +202,42 @@ def test_preview_slack_and_sms(tmp_path, capsys):
         == 0
     )
     payloads = json.loads(out.read_text(encoding="utf-8"))
-    assert len(payloads) == 1 and len(payloads[0]["blocks"]) == 7
+    # header, the period's fields and chart, six mentions
+    assert len(payloads) == 1 and len(payloads[0]["blocks"]) == 9
+    assert payloads[0]["blocks"][1]["fields"][0]["text"] == "*Mentions*\n6"
+    alert = json.loads((tmp_path / "slack.spike.json").read_text(encoding="utf-8"))
+    assert alert[0]["text"] == "Spike: 240 mentions of Acme in the last hour (usual: 12)"
     capsys.readouterr()
     assert main(["preview", "--config", str(NOTIFIERS_TOML), "--notifier", "sms"]) == 0
     captured = capsys.readouterr()
-    assert captured.out.startswith("1 new mention of Acme. Top: Tech News Daily")
+    digest, alert_text = captured.out.split("-" * 30 + " spike alert " + "-" * 29 + "\n")
+    assert digest.startswith("1 new mention of Acme. Top: Tech News Daily")
+    assert alert_text.startswith("Spike: 240 mentions of Acme in the last hour (usual: 12).")
     assert '"summary": "1 segment(s), GSM-7' in captured.err
+
+
+@pytest.mark.parametrize(
+    "name", ["console", "files", "email", "email_ses", "slack", "sms", "sms_twilio"]
+)
+def test_preview_shows_a_scheduled_digest_and_a_spike_alert_for_every_type(
+    tmp_path, capsys, name
+):
+    out = tmp_path / "preview.out"
+    assert main(["preview", "--config", str(NOTIFIERS_TOML), "--notifier", name,
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["schedule"] != "every run"
+    digest = out.read_text(encoding="utf-8")
+    alert = (tmp_path / "preview.spike.out").read_text(encoding="utf-8")
+    assert "Spike: 240 mentions of Acme in the last " in alert
+    if summary["type"].startswith("sms"):
+        assert "new mention" in digest  # the period's numbers ride in the SMS head
+    elif summary["type"] == "slack":
+        assert '"*Mentions*\\n6"' in digest
+    elif summary["media_type"] == "text/html":
+        assert "Mentions per " in digest and 'bgcolor="#1d9bf0"' in digest
+    else:
+        assert re.search("^Mentions per .*:$", digest, re.M) and "█" in digest
 
 
 def test_preview_unknown_notifier_exits_2_with_one_line(capsys):

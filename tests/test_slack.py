@@ -193,7 +193,7 @@ def test_by_default_at_most_50_mentions_the_most_followed_and_how_many_more(slac
     first = slack.payloads[0]
     assert first["blocks"][0]["text"]["text"] == "120 new mentions of Acme (1/2)"
     assert first["blocks"][1]["text"]["text"] == (
-        "Showing the 50 most-followed authors; 70 more: "
+        "Showing the 50 most-followed authors; 70 more mentions on X: "
         "<https://x.com/search?q=acme&f=live|see them all on X>"
     )
     ids = [i for p in slack.payloads for i in mention_ids(p)]
@@ -205,5 +205,45 @@ def test_a_run_bounded_digest_says_how_many_more(slack):
     assert notifier(slack, FakeClock()).send(digest).ok
     (payload,) = slack.payloads
     assert payload["blocks"][0]["text"]["text"] == "1234 new mentions of Acme"
-    assert "1,231 more" in payload["blocks"][1]["text"]["text"]
+    assert "1231 more mentions" in payload["blocks"][1]["text"]["text"]
     assert mention_ids(payload) == [1000, 1001, 1002]
+def _block_chars(payload: dict[str, Any]) -> int:
+    return sum(len(b["text"]["text"]) for b in payload["blocks"])
+
+
+def test_each_message_holds_at_most_12000_characters_in_its_blocks(slack):
+    # Ten posts of 2,900 characters: one message of ~29,000 is refused (msg_blocks_too_long).
+    digest = Digest("Acme", tuple(mention(i, "acme " + "y" * 2895) for i in range(10)))
+    clock = FakeClock()
+    result = notifier(slack, clock).send(digest)
+    assert result.ok and result.delivered == 10, result.error
+    payloads = slack.payloads
+    assert [len(p["blocks"]) for p in payloads] == [6, 6]  # a header and five posts each
+    assert all(_block_chars(p) <= 12_000 for p in payloads)
+    assert slack.tweet_ids == list(range(1000, 1010)) and clock.sleeps == [1.0]
+    section = payloads[0]["blocks"][1]["text"]["text"]
+    # each post cut at 2,000 characters, as in email; the link to the whole post follows
+    assert "\nacme " + "y" * 1994 + "…\n♥ 0 likes" in section
+
+
+def test_escaping_never_pushes_a_message_over_12000_characters(slack):
+    digest = Digest("Acme", tuple(mention(i, "&<>" * 700) for i in range(8)))  # 5x when escaped
+    assert notifier(slack).send(digest).ok
+    assert [len(p["blocks"]) for p in slack.payloads] == [4, 4, 3]  # sections of ~3,000
+    assert all(_block_chars(p) <= 12_000 for p in slack.payloads)
+    assert slack.tweet_ids == list(range(1000, 1008))
+
+
+def test_mrkdwn_formatting_in_names_and_text_is_neutralised(slack):
+    m = mention(
+        0, "*free* money _now_ ~gone~ `rm`\n> quoted https://ex.example/a_b*c*",
+        author_name="*Boss* _x_", author_username="a_b_",
+    )
+    assert notifier(slack).send(Digest("Acme", (m,))).ok
+    text = slack.payloads[0]["blocks"][1]["text"]["text"]
+    assert text == (
+        "*∗Boss∗ ˍxˍ* <https://x.com/a_b_|@aˍbˍ> · 100 followers · 2026-11-24 18:10 UTC\n"
+        "∗free∗ money ˍnowˍ ∼gone∼ ˋrmˋ\n"
+        "\u00ad&gt; quoted https://ex.example/a_b*c*\n"
+        "♥ 0 likes · ⟲ 0 reposts · <https://x.com/a_b_/status/1000|View post>"
+    )

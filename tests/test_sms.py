@@ -276,3 +276,76 @@ def test_twilio_wrong_token_is_401_without_secret(twilio):
     result = TwilioSmsNotifier("sms", opts, EnvSecrets(env), Services(clock=FakeClock())).send(many(1))
     assert not result.ok and "authentication failed" in (result.error or "")
     assert "wrong-token-999" not in (result.error or "")
+
+
+# -- opt-outs and what Twilio's messages reveal (issue 9, item 8) -------------------------------
+def test_twilio_opt_out_is_reported_once_and_never_sent_again(twilio):
+    twilio.opted_out = {A}
+    n = tw(twilio, [A, B])
+    first = n.send(many(2))
+    assert first.delivered == 2 and first.delivered_through == 1001
+    assert first.error == (
+        "SMS sent to 1 of 2 numbers; +1…0001: recipient opted out (Twilio 21610); "
+        "it is not sent digests any more"
+    )
+    assert first.details["opted_out"] == ["+1…0001"] and first.details["sent"] == ["+1…0002"]
+    second = n.send(many(2, first=2))
+    assert second.ok and second.delivered == 2 and second.details["opted_out"] == ["+1…0001"]
+    assert twilio.attempts(A) == 1 and twilio.attempts(B) == 2
+    assert [k for k in n.memory.items()] == [f"opted-out:{A}"]
+
+
+def test_twilio_digest_nobody_can_receive_is_consumed_not_retried_forever(twilio):
+    twilio.opted_out = {A}
+    n = tw(twilio, [A])
+    first = n.send(many(3))
+    # Reported once, and the cursor may move over the digest: nobody can receive it.
+    assert (first.delivered, first.delivered_through) == (0, 1002)
+    assert "+1…0001: recipient opted out (Twilio 21610)" in (first.error or "")
+    second = n.send(many(3, first=3))
+    assert second.ok and (second.delivered, second.delivered_through) == (0, 1005)
+    assert second.details == {"sent": [], "segments": 1, "opted_out": ["+1…0001"]}
+    assert twilio.attempts(A) == 1
+
+
+def test_twilio_opt_out_learnt_by_another_run_is_not_reported_twice(twilio):
+    twilio.opted_out = {A}
+    services = Services(clock=FakeClock())
+    services.memory("sms").add(f"opted-out:{A}", "{}")  # an overlapping run learnt it first
+    opts = TwilioSmsOptions(type="sms-twilio", from_number="+15550009999", phone_numbers=[A, B],
+                            api_base=twilio.url, backoff_seconds=0)
+    result = TwilioSmsNotifier("sms", opts, EnvSecrets(twilio.secrets()), services).send(many(1))
+    assert result.ok and twilio.attempts(A) == 0 and result.details["opted_out"] == ["+1…0001"]
+
+
+def test_twilio_transient_failure_is_retried_next_run_but_the_opt_out_is_kept(twilio):
+    twilio.opted_out = {A}
+    twilio.then(lambda req: twilio.default(req), *[Reply(503, "")] * 4)  # A: 21610, B: 503 x4
+    n = tw(twilio, [A, B])
+    first = n.send(many(1))
+    assert not first.ok and first.delivered_through is None  # B may still get it next run
+    assert "+1…0001: recipient opted out" in (first.error or "")
+    assert "+1…0002: HTTP 503 from Twilio after 4 attempts" in (first.error or "")
+    second = n.send(many(1))
+    assert second.ok and twilio.attempts(A) == 1 and [f["To"] for f in twilio.sent] == [B]
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "shown"),
+    [
+        (21211, "The 'To' number +15551230002 is not a valid phone number.",
+         "Twilio error 21211: The 'To' number +1…0002 is not a valid phone number."),
+        (21408, "Permission to send an SMS has not been enabled for the region indicated by "
+         "the 'To' number: +447700900123.",
+         "Twilio error 21408: Permission to send an SMS has not been enabled for the region "
+         "indicated by the 'To' number: +4…0123."),
+        (21614, "'To' number (555) 123-4567 is not a valid mobile number",
+         "Twilio error 21614: 'To' number (55…4567 is not a valid mobile number"),
+    ],
+)
+def test_twilio_error_messages_show_numbers_masked(twilio, code, message, shown):
+    twilio.then(error(400, code, message))
+    result = tw(twilio, [B]).send(many(1))
+    assert result.error == f"no number received the SMS (+1…0002: {shown})"
+    for raw in ("5551230002", "447700900123", "123-4567"):
+        assert raw not in (result.error or "")

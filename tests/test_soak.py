@@ -115,7 +115,7 @@ def _soak(tmp_path, fake_x, clock, slack, smtp, backend):
             security = "none"
             sender = "m@example.com"
             recipients = ["t@example.com"]
-            max_mentions = 100000
+            max_mentions = 1000
         """,
     )
     text = cfg.read_text().replace(

@@ -47,8 +47,10 @@ def _config(tmp_path, x_url, backend, x=GUARD, watches=1):
     )
 
 
-def _alerts(tmp_path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((tmp_path / "alerts").glob("alert-*.json"))]
+def _alerts(tmp_path) -> list[str]:
+    """The alerts the file notifier wrote: a digest with only a headline each."""
+    found = sorted((tmp_path / "alerts").glob("budget-*.json"))
+    return [json.loads(p.read_text())["subject"] for p in found]
 
 
 def test_the_guard_stops_at_the_limit_alerts_once_and_resumes_next_day_without_a_gap(
@@ -70,12 +72,10 @@ def test_the_guard_stops_at_the_limit_alerts_once_and_resumes_next_day_without_a
     # $0.015 + three pages ($0.15) = $0.165; a fourth full page could pass $0.20
     assert (w["api_requests"], w["posts_read"], w["found"]) == (3, 30, 30)
     assert w["delivered"] == {"out": 0}  # the query did not complete: nothing moves
-    (alert,) = _alerts(tmp_path)
-    assert alert["alert"] == "mention-monitor: X spending daily limit reached"
-    assert alert["text"].startswith(
-        "X reads cost $0.165 this UTC day (2025-11-25), and the next page could pass the "
-        "daily budget of $0.20."
-    )
+    assert _alerts(tmp_path) == [
+        "X spending daily limit reached: $0.165 of $0.20 this UTC day (2025-11-25); "
+        "searching resumes next day, no mention lost"
+    ]
 
     clock.advance(900)  # the same day: no search, no second alert
     requests = len(fake_x.searches)
@@ -122,7 +122,7 @@ def test_the_monthly_budget_and_user_reads_count(tmp_path, fake_x, clock, bearer
     # a full page with authors could cost $0.15: one more page fits in $0.20, then stop
     assert s["budget"] == "monthly limit reached"
     assert s["watches"]["W000"]["api_requests"] == 1
-    assert _alerts(tmp_path)[0]["alert"] == "mention-monitor: X spending monthly limit reached"
+    assert _alerts(tmp_path)[0].startswith("X spending monthly limit reached: $0.115 of $0.20")
 
 
 def test_state_show_shows_the_spend(tmp_path, fake_x, clock, bearer, capsys, monkeypatch):

@@ -13,13 +13,15 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
 
 from mention_monitor import handler as lambda_handler
 from mention_monitor.cli import main
 from mention_monitor.state.dynamodb import DynamoStore
+from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.slack import FakeSlack
 from tests.fakes.xapi import FakeX, make_posts
-from tests.sam import BUNDLE_ROOT, BUNDLED_CONFIG, FUNCTION, translate
+from tests.sam import BUNDLE_ROOT, BUNDLED_CONFIG, FUNCTION, REPO, translate
 
 # moto announces each resource type it skips (the schedule, alarms, event invoke config).
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
@@ -27,11 +29,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 STACK = "mention-monitor-test"
 WATCHES = [{"name": "Acme", "terms": ["acme"], "first_run": "backfill", "notify": ["slack"]}]
 BEARER = "AAAA-stack-bearer-token"
-
-
-class FakeContext:
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 @pytest.fixture
@@ -128,6 +125,38 @@ def test_no_watches_override_unless_the_parameter_is_set(moto_aws):
     assert "MENTION_MONITOR_WATCHES" not in env["Variables"]
 
 
+def test_both_roles_carry_the_permissions_boundary(moto_aws):
+    """With PermissionsBoundaryArn set, moto's IAM holds it on the function's and schedule's
+    roles (the deployer policy refuses to create a role without it)."""
+    iam = boto3.client("iam")
+    document = (REPO / "infra" / "permissions-boundary.json").read_text(encoding="utf-8")
+    boundary = iam.create_policy(
+        PolicyName="mention-monitor-boundary",
+        PolicyDocument=document.replace("ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
+    )["Policy"]["Arn"]
+    secret_arn = boto3.client("secretsmanager").create_secret(Name="s", SecretString="{}")["ARN"]
+    cf = boto3.client("cloudformation")
+    cf.create_stack(
+        StackName="bounded",
+        TemplateBody=json.dumps(translate()),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[
+            {"ParameterKey": "ExistingSecretArn", "ParameterValue": secret_arn},
+            {"ParameterKey": "PermissionsBoundaryArn", "ParameterValue": boundary},
+        ],
+    )
+    summaries = cf.list_stack_resources(StackName="bounded")["StackResourceSummaries"]
+    roles = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in summaries
+        if r["ResourceType"] == "AWS::IAM::Role"
+    }
+    assert set(roles) == {"MonitorFunctionRole", f"{FUNCTION}MonitorScheduleRole"}
+    for name in roles.values():
+        role = iam.get_role(RoleName=name)["Role"]
+        assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+
+
 def test_handler_runs_with_the_stack_environment(
     stack, monkeypatch, capsys, fake_x: FakeX, fake_slack: FakeSlack
 ):
@@ -143,11 +172,13 @@ def test_handler_runs_with_the_stack_environment(
     # 2. The function's environment exactly as the stack set it; only the bundle path maps to
     #    the source tree; X and the Slack webhook are local fakes.
     lam = boto3.client("lambda")
-    env = lam.get_function_configuration(
-        FunctionName=stack["outputs"]["MonitorFunctionName"]
-    )["Environment"]["Variables"]
+    function_name = stack["outputs"]["MonitorFunctionName"]
+    env = lam.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"]
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # What the Lambda runtime adds to that environment and passes as the context.
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", function_name)
+    context = FakeLambdaContext(function_name=function_name)
     assert env["MENTION_MONITOR_CONFIG"] == f"{BUNDLE_ROOT}/monitor.toml"
     monkeypatch.setenv("MENTION_MONITOR_CONFIG", str(BUNDLED_CONFIG))
     monkeypatch.setenv("MENTION_MONITOR_X__API_BASE", fake_x.url)
@@ -157,7 +188,7 @@ def test_handler_runs_with_the_stack_environment(
     )
 
     fake_x.add_posts(make_posts(12, first_id=50_000))
-    summary = lambda_handler.handler({}, FakeContext())
+    summary = lambda_handler.handler({}, context)
     run_out = capsys.readouterr()
     assert summary["ok"] is True
     assert summary["watches"]["Acme"]["found"] == 12
@@ -165,7 +196,10 @@ def test_handler_runs_with_the_stack_environment(
     assert fake_slack.tweet_ids == list(range(50_000, 50_012))
     assert fake_x.searches[0].headers["authorization"] == f"Bearer {BEARER}"
     emf = [json.loads(line) for line in run_out.out.splitlines() if '"_aws"' in line]
-    assert emf and emf[-1]["RunSucceeded"] == 1
+    # one record, dimensioned by the function's name (the SilenceAlarm's dimension)
+    assert [(r["FunctionName"], r["RunSucceeded"], r["MentionsFound"]) for r in emf] == [
+        (function_name, [1.0], [12.0])
+    ]
     for secret in (BEARER, "XXXXsecretXXXX"):
         assert secret not in run_out.out + run_out.err
 
@@ -178,10 +212,10 @@ def test_handler_runs_with_the_stack_environment(
 
     # 4. A warm second run finds nothing and sends nothing.
     fake_x.add_posts(make_posts(2, first_id=60_000))
-    summary = lambda_handler.handler({}, FakeContext())
+    summary = lambda_handler.handler({}, context)
     assert summary["watches"]["Acme"]["found"] == 2
     assert fake_slack.tweet_ids[-2:] == [60_000, 60_001]
     posts = len(fake_slack.received)
-    summary = lambda_handler.handler({}, FakeContext())
+    summary = lambda_handler.handler({}, context)
     assert summary["ok"] and summary["watches"]["Acme"]["found"] == 0
     assert len(fake_slack.received) == posts

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
-import os
 import tomllib
+from typing import Any
 
 import boto3
 import pytest
@@ -19,6 +20,7 @@ from tests.sam import (
     STAR_ALLOWED,
     as_list,
     iam_statements,
+    if_branches,
     load_template,
     resources_of,
     translate,
@@ -185,22 +187,20 @@ def test_alarms_on_errors_dead_letters_and_silence(translated):
     assert sub["Condition"] == "HasAlarmEmail"
 
 
-def test_emf_metric_matches_the_silence_alarm():
+def test_emf_metric_matches_the_silence_alarm(monkeypatch):
     import io
 
     from mention_monitor.handler import METRIC_NAMESPACE, emit_metrics
 
     buf = io.StringIO()
-    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "mm-fn"
-    try:
-        emit_metrics({"ok": True, "watches": {}}, buf)
-    finally:
-        del os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "mm-fn")
+    emit_metrics({"ok": True, "watches": {}}, buf)
     record = json.loads(buf.getvalue())
-    directive = record["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == METRIC_NAMESPACE
-    assert directive["Dimensions"] == [["FunctionName"]]
-    assert record["RunSucceeded"] == 1 and record["FunctionName"] == "mm-fn"
+    directive = record["_aws"]["CloudWatchMetrics"]
+    assert [(d["Namespace"], d["Dimensions"]) for d in directive] == [
+        (METRIC_NAMESPACE, [["FunctionName"]])
+    ]
+    assert record["RunSucceeded"] == [1.0] and record["FunctionName"] == "mm-fn"
     alarm = load_template()["Resources"]["SilenceAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (METRIC_NAMESPACE, "RunSucceeded")
     # the alarm watches exactly the dimension the function writes: its own name
@@ -255,3 +255,148 @@ def test_deployer_policy_names_its_resources():
             assert actions <= no_resource, st["Sid"]
         if "iam:PassRole" in actions:
             assert st["Condition"]["StringEquals"]["iam:PassedToService"]
+
+
+# -- The deployer cannot become admin (issue 12, item 13) ---------------------------------------
+ACCOUNT = "123456789012"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/mention-monitor-boundary"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/mention-monitor-MonitorFunctionRole-AbC123"
+
+
+def _policy(name: str) -> list[dict[str, Any]]:
+    text = (REPO / "infra" / name).read_text(encoding="utf-8").replace("ACCOUNT_ID", ACCOUNT)
+    statements: list[dict[str, Any]] = json.loads(text)["Statement"]
+    return statements
+
+
+def _condition_holds(condition: dict[str, dict[str, str]], context: dict[str, str]) -> bool:
+    """The two operators the policies use; a negated one holds when the key is absent."""
+    for op, pairs in condition.items():
+        for key, wanted in pairs.items():
+            allowed = as_list(wanted)
+            if op == "StringEquals" and context.get(key) not in allowed:
+                return False
+            if op == "StringNotEquals" and context.get(key) in allowed:
+                return False
+            assert op in ("StringEquals", "StringNotEquals"), op
+    return True
+
+
+def evaluate(statements: list[dict[str, Any]], action: str, resource: str, **context: str) -> str:
+    """IAM's rule for one identity policy: an explicit deny wins, then any allow, else deny."""
+    decision = "implicit-deny"
+    for st in statements:
+        if not any(fnmatch.fnmatchcase(action, a) for a in as_list(st["Action"])):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in as_list(st["Resource"])):
+            continue
+        if not _condition_holds(st.get("Condition", {}), context):
+            continue
+        if st["Effect"] == "Deny":
+            return "deny"
+        decision = "allow"
+    return decision
+
+
+PB = "iam:PermissionsBoundary"
+DEPLOYER_CASES = [
+    ("iam:CreateRole", ROLE, {PB: BOUNDARY}, "allow"),
+    ("iam:CreateRole", ROLE, {}, "deny"),  # the admin path of issue 12: a role without it
+    ("iam:CreateRole", ROLE, {PB: f"arn:aws:iam::{ACCOUNT}:policy/Anything"}, "deny"),
+    ("iam:PutRolePolicy", ROLE, {PB: BOUNDARY}, "allow"),  # CloudFormation updates a policy
+    ("iam:PutRolePolicy", ROLE, {}, "deny"),  # ... but never on a role without the boundary
+    ("iam:PutRolePermissionsBoundary", ROLE, {PB: BOUNDARY}, "allow"),
+    ("iam:PutRolePermissionsBoundary", ROLE, {PB: "arn:aws:iam::aws:policy/AdministratorAccess"}, "deny"),
+    ("iam:DeleteRolePermissionsBoundary", ROLE, {}, "deny"),
+    ("iam:AttachRolePolicy", ROLE, {PB: BOUNDARY}, "implicit-deny"),
+    ("iam:UpdateAssumeRolePolicy", ROLE, {PB: BOUNDARY}, "implicit-deny"),
+    ("iam:CreatePolicyVersion", BOUNDARY, {}, "deny"),
+    ("iam:SetDefaultPolicyVersion", BOUNDARY, {}, "deny"),
+    ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/other-app", {PB: BOUNDARY}, "implicit-deny"),
+    ("iam:PassRole", ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}, "allow"),
+    ("iam:PassRole", ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}, "implicit-deny"),
+    ("iam:DeleteRole", ROLE, {}, "allow"),
+]
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "context", "expected"),
+    DEPLOYER_CASES,
+    ids=[f"{a}-{e}-{i}" for i, (a, _, _, e) in enumerate(DEPLOYER_CASES)],
+)
+def test_deployer_creates_roles_only_with_the_boundary(action, resource, context, expected):
+    assert evaluate(_policy("deployer-policy.json"), action, resource, **context) == expected
+
+
+#: What each logical ID's ARN looks like in a stack named mention-monitor (CloudFormation
+#: names a resource <stack>-<LogicalId>-<suffix>).
+STACK_ARNS = {
+    "MonitorLogGroup": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:mention-monitor-MonitorLogGroup-AbC:*",
+    "StateTable": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/mention-monitor-StateTable-AbC",
+    "CredentialsSecret": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:mention-monitor-credentials-AbC",
+    "FailedRunQueue": f"arn:aws:sqs:us-east-1:{ACCOUNT}:mention-monitor-FailedRunQueue-AbC",
+    "ScheduleDeadLetterQueue": f"arn:aws:sqs:us-east-1:{ACCOUNT}:mention-monitor-ScheduleDeadLetterQueue-AbC",
+    FUNCTION: f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:mention-monitor-MonitorFunction-AbC",
+}
+
+
+def _example_arns(resource: Any) -> list[str]:
+    """The concrete ARNs a statement's Resource takes in a stack named mention-monitor."""
+    out: list[str] = []
+    for value in as_list(resource):
+        for branch in if_branches(value):
+            if isinstance(branch, str):
+                out.append(branch)
+            elif "Fn::GetAtt" in branch:
+                out.append(STACK_ARNS[branch["Fn::GetAtt"][0]])
+            elif "Ref" in branch:
+                ref = branch["Ref"]
+                if ref == "ExistingSecretArn":  # a secret elsewhere: widen the boundary (doc)
+                    continue
+                out.append(STACK_ARNS[ref])
+            elif "Fn::Sub" in branch:
+                out.append(
+                    branch["Fn::Sub"]
+                    .replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", "us-east-1")
+                    .replace("${AWS::AccountId}", ACCOUNT)
+                    .replace("${SesSenderIdentity}", "example.com")
+                )
+    return out
+
+
+def test_the_boundary_allows_everything_the_stack_roles_are_granted():
+    """Under the boundary, each role the template creates can still do its job."""
+    template = translate({**ALL_OPTIONS, "PermissionsBoundaryArn": BOUNDARY})
+    boundary = _policy("permissions-boundary.json")
+    checked = 0
+    for lid, st in iam_statements(template):
+        if st["Effect"] != "Allow":
+            continue
+        for action in as_list(st["Action"]):
+            for arn in _example_arns(st["Resource"]):
+                assert evaluate(boundary, action, arn) == "allow", (lid, action, arn)
+                checked += 1
+    assert checked >= 14
+    # ... and nothing a role could use to reach further: no IAM, no STS, no code changes.
+    actions = {a for st in boundary if st["Effect"] == "Allow" for a in as_list(st["Action"])}
+    assert not any(a.startswith(("iam:", "sts:", "cloudformation:")) for a in actions)
+    assert {a for a in actions if a.startswith("lambda:")} == {"lambda:InvokeFunction"}
+    assert evaluate(boundary, "sns:Publish", f"arn:aws:sns:us-east-1:{ACCOUNT}:topic") == "deny"
+
+
+def test_every_role_of_the_stack_carries_the_boundary_parameter():
+    params = load_template()["Parameters"]["PermissionsBoundaryArn"]
+    assert params["Default"] == "" and "infra/permissions-boundary.json" in params["Description"]
+    boundary = {
+        "Fn::If": [
+            "HasPermissionsBoundary",
+            {"Ref": "PermissionsBoundaryArn"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    for parameters in ({}, ALL_OPTIONS):
+        roles = resources_of(translate(parameters), "AWS::IAM::Role")
+        assert set(roles) == {"MonitorFunctionRole", f"{FUNCTION}MonitorScheduleRole"}
+        for lid, role in roles.items():
+            assert role["Properties"]["PermissionsBoundary"] == boundary, lid

@@ -19,6 +19,7 @@ from mention_monitor.ratelimit import RateBudget
 from mention_monitor.results import WatchResult
 from mention_monitor.spend import SpendGuard
 from mention_monitor.state import StateStore
+from mention_monitor.xparse import parse_author, show_id
 from mention_monitor.xsource import USER_FIELDS, USERS_PATH, XClient
 
 log = logging.getLogger(__name__)
@@ -94,13 +95,36 @@ class AuthorResolver:
                     "author details"
                 )
                 break
+            found = self._readable(found, result)
             known.update(found)
             if found and not self.dry_run:
                 self.store.put_authors(list(found.values()), now, int(now + self.ttl))
             with self._lock:
                 for i, user in found.items():
                     self._memory[i] = (user, now)
-        return [m.with_author(known[m.author_id]) if m.author_id in known else m for m in page]
+        out = []
+        for m in page:
+            author = known.get(m.author_id)
+            out.append(m if author is None else m.with_author(*parse_author(author)))
+        return out
+
+    @staticmethod
+    def _readable(
+        users: dict[str, dict[str, Any]], result: WatchResult
+    ) -> dict[str, dict[str, Any]]:
+        """The users whose fields can be read; the others are named in a warning."""
+        out = {}
+        for user_id, user in users.items():
+            try:
+                parse_author(user)
+            except ValueError as exc:
+                result.warnings.append(
+                    f"X sent a malformed user (id {show_id(user_id)}): {exc}; mentions kept "
+                    "without author details"
+                )
+                continue
+            out[user_id] = user
+        return out
 
     def _lookup(self, ids: list[str], result: WatchResult) -> dict[str, dict[str, Any]]:
         """One ``GET /2/users?ids=``; the users X returned, by ID."""
@@ -119,11 +143,12 @@ class AuthorResolver:
             )
         except HttpError as exc:
             raise SourceError(str(exc)) from None
-        users = [u for u in body.get("data") or [] if isinstance(u, dict) and u.get("id")]
-        result.users_read += len(users)
+        data = body.get("data")
+        users = [u for u in data if isinstance(u, dict)] if isinstance(data, list) else []
+        result.users_read += len(users)  # what X bills, readable or not
         if self.spend is not None:
             self.spend.record(0, len(users))
-        return {str(u["id"]): u for u in users}
+        return {u["id"]: u for u in users if isinstance(u.get("id"), str) and u["id"] in ids}
 
 
 def _check(resp: requests.Response) -> dict[str, Any]:

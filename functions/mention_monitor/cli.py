@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mention_monitor.errors import ConfigError, MonitorError, SecretsError, StateError
+from mention_monitor.errors import ConfigError, MonitorError, SecretsError
 
 if TYPE_CHECKING:
     from mention_monitor.config import Settings
@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(reset)
     reset.add_argument("--watch", required=True)
     reset.add_argument("--notifier")
+    forget = state_sub.add_parser(
+        "forget", help="clear what a notifier remembers (numbers that opted out of SMS)"
+    )
+    _config_arg(forget)
+    forget.add_argument("--notifier", required=True)
 
     preview = sub.add_parser("preview", help="render what a notifier would send, without sending")
     _config_arg(preview)
@@ -87,9 +92,11 @@ def _emit(obj: Any) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     from mention_monitor.config import load_settings
     from mention_monitor.logs import configure_logging
+    from mention_monitor.report import warn_unknown_env
 
     settings = load_settings(args.config)
     configure_logging(settings.log_level)
+    warn_unknown_env(settings)
     return settings
 
 
@@ -105,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings=settings,
             store=store,
             secrets=secrets,
-            notifiers=build_notifiers(settings, secrets),
+            notifiers=build_notifiers(settings, secrets, store=store),
             dry_run=args.dry_run,
         )
         summary = run_once(ctx)
@@ -115,31 +122,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
+def _rejected_queries(
+    settings: Settings, queries: dict[str, list[str]]
+) -> dict[tuple[str, str], str]:
+    """X's message for each query the last run saw refused as invalid (read from the state;
+    a SQLite file that does not exist yet is not created)."""
+    from pathlib import Path
+
+    from mention_monitor.query import query_key
+    from mention_monitor.wiring import state_store
+
+    if settings.state.backend == "sqlite" and not Path(settings.state.path).is_file():
+        return {}
+    store = state_store(settings)
+    out: dict[tuple[str, str], str] = {}
+    try:
+        for watch, qs in queries.items():
+            known = store.load(watch).queries
+            for q in qs:
+                state = known.get(query_key(q))
+                if state is not None and state.rejected:
+                    out[(watch, q)] = state.rejected
+    finally:
+        store.close()
+    return out
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from mention_monitor.query import plan_queries
-    from mention_monitor.schedule import rate_share, template_schedule
+    from mention_monitor.ratecheck import rate_share, template_schedule
+    from mention_monitor.report import check_report
     from mention_monitor.wiring import secret_provider
 
     settings = _settings(args)
+    secrets = secret_provider(settings)
     queries = plan_queries(settings)
-    keys = settings.required_secret_keys()
-    secret_provider(settings).require(keys)
+    secrets.require(settings.required_secret_keys())
+    rejected = _rejected_queries(settings, queries)
+    report = check_report(settings, secrets, queries, rejected)
     schedule = args.schedule or template_schedule(settings.config_path)
-    rate = rate_share(sum(len(qs) for qs in queries.values()), schedule)
-    _emit(
-        {
-            "ok": True,
-            "config": str(settings.config_path),
-            "secret_keys": sorted(set(keys)),
-            "watches": {
-                name: [{"query": q, "length": len(q)} for q in qs] for name, qs in queries.items()
-            },
-            "rate_limit": rate,
-        }
-    )
+    report["rate_limit"] = rate = rate_share(sum(len(qs) for qs in queries.values()), schedule)
+    _emit(report)
     if "warning" in rate:
         sys.stderr.write(f"mention-monitor: warning: {rate['warning']}\n")
-    return EXIT_OK
+    return EXIT_FAILED if rejected else EXIT_OK
 
 
 def cmd_state(args: argparse.Namespace) -> int:
@@ -162,10 +188,20 @@ def cmd_state(args: argparse.Namespace) -> int:
                     "spend": spend_report(store, settings.x, time.time()),
                 }
             )
+        elif args.state_command == "forget":
+            if args.notifier not in settings.notifiers:
+                raise ConfigError(f"state forget: --notifier: no notifier named {args.notifier!r}")
+            _emit({"ok": True, "notifier": args.notifier, "removed": store.forget(args.notifier)})
         else:
-            names = {w.name for w in settings.watches}
-            if args.watch not in names:
+            watch = next((w for w in settings.watches if w.name == args.watch), None)
+            if watch is None:
                 raise ConfigError(f"state reset: --watch: no watch named {args.watch!r}")
+            if args.notifier is not None and args.notifier not in watch.notify:
+                uses = ", ".join(watch.notify) or "none"
+                raise ConfigError(
+                    f"state reset: --notifier: watch {args.watch!r} does not send to "
+                    f"{args.notifier!r} (its notifiers: {uses})"
+                )
             removed = store.reset(args.watch, args.notifier)
             _emit({"ok": True, "watch": args.watch, "notifier": args.notifier, "removed": removed})
     finally:
@@ -206,14 +242,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stderr.write(f"mention-monitor: {redact(str(exc))}\n")
         return EXIT_CONFIG
-    except StateError as exc:
-        sys.stderr.write(f"mention-monitor: {exc}\n")
-        return EXIT_FAILED
-    except MonitorError as exc:
-        sys.stderr.write(f"mention-monitor: {exc}\n")
+    except MonitorError as exc:  # StateError, SourceError, ...: safe messages, masked anyway
+        from mention_monitor.logs import redact
+
+        sys.stderr.write(f"mention-monitor: {redact(str(exc))}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or an unforeseen library error: one masked line
+        from mention_monitor.logs import unexpected
+
+        log.debug("unexpected error", exc_info=True)  # masked by the log formatter
+        sys.stderr.write(f"mention-monitor: {unexpected(exc)}\n")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -32,6 +32,28 @@ class CursorTooOld(SourceError):
     """X refused a ``since_id`` older than its seven-day window (400 invalid-request)."""
 
 
+class QueryRejected(SourceError):
+    """X answered 400 to a search's first request: the query itself is invalid (X's message)."""
+
+
+class SpendingCapped(SourceError):
+    """X's usage cap or prepaid credits are used up (429 usage-capped, 402): stop searching."""
+
+
+class MalformedPage(SourceError):
+    """A 200 answer whose structure cannot be read (``data`` not a list, ``meta`` not an
+    object, ...): the query it answers fails."""
+
+
+class MalformedPost(MonitorError):
+    """One post in a page cannot be turned into a mention; it is skipped with a warning."""
+
+    def __init__(self, post_id: str, reason: str) -> None:
+        super().__init__(f"post {post_id}: {reason}")
+        self.post_id = post_id
+        self.reason = reason
+
+
 class StateError(MonitorError):
     """The state store could not be read or written."""
 

@@ -61,10 +61,29 @@ class Retry(Exception):
         self.wait = wait
 
 
+#: The only hosts an ``http://`` base URL may name: this machine (test servers, local proxies).
+LOCAL_HOSTS: frozenset[str] = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def base_url(value: str) -> str:
-    """An API base URL: http(s) only, without a trailing slash (a pydantic validator body)."""
-    if not value.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
+    """An API base URL without a trailing slash (a pydantic validator body): ``https://``, or
+    ``http://`` to this machine only (credentials must never cross a network in clear)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("must start with https:// (or http://localhost for local tests)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password (they belong in the secret)")
+    if parts.scheme == "http" and host not in LOCAL_HOSTS:
+        raise ValueError(
+            "http:// is allowed only for localhost, 127.0.0.1 and ::1; use https://"
+        )
     return value.rstrip("/")
 
 

@@ -1,4 +1,4 @@
-"""JSON-lines logging to stderr with every known secret value masked."""
+"""JSON-lines logging to stderr (Powertools' formatter) with every known secret value masked."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import sys
 import threading
 from typing import TextIO
 
-from pythonjsonlogger.json import JsonFormatter
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 MASK = "***"
+SERVICE = "mention-monitor"
 _THIRD_PARTY = (
     "botocore",
     "boto3",
@@ -20,6 +22,18 @@ _THIRD_PARTY = (
     "oauthlib",
     "responses",
 )
+
+
+def _escaped_forms(value: str) -> set[str]:
+    """``value`` as Python shows it in a ``repr`` (as text, and as bytes: tracebacks show
+    ``b'Bearer ...\\r'``), and each of those inside a JSON string (ASCII-only or not), as in a
+    JSON log line's message or stack trace."""
+    shown = {value, repr(value)[1:-1], repr(value.encode("utf-8", "surrogateescape"))[2:-1]}
+    forms = set(shown)
+    for text in shown:
+        forms.update(json.dumps(text, ensure_ascii=flag)[1:-1] for flag in (True, False))
+    forms.discard(value)
+    return {f for f in forms if f}
 
 
 class _SecretRegistry:
@@ -34,9 +48,7 @@ class _SecretRegistry:
         if len(value) >= 4:
             with self._lock:
                 self._values.add(value)
-                escaped = json.dumps(value)[1:-1]
-                if escaped != value:
-                    self._values.add(escaped)
+                self._values.update(_escaped_forms(value))
 
     def clear(self) -> None:
         with self._lock:
@@ -64,11 +76,42 @@ def redact(text: str) -> str:
     return SECRETS.redact(text)
 
 
-class RedactingJsonFormatter(JsonFormatter):
-    """python-json-logger's formatter, with a final pass that masks secret values."""
+def unexpected(exc: BaseException) -> str:
+    """One masked line for an exception nobody raised on purpose: its type and message
+    (masked first, then folded onto one line and cut)."""
+    text = " ".join(redact(str(exc)).split())[:500]
+    name = type(exc).__name__
+    return f"unexpected error: {name}: {text}" if text else f"unexpected error: {name}"
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter, with a final pass over the whole line that masks secret values.
+
+    The pass runs on the serialised line, so the message, ``extra`` fields, the exception text
+    and the structured ``stack_trace`` are all covered.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+#: The one formatter: every handler below uses it, so the Lambda context keys that
+#: ``LAMBDA_LOGGER.inject_lambda_context`` appends reach every module's lines.
+FORMATTER = RedactingFormatter(
+    utc=True,
+    use_rfc3339=True,
+    # logger name, function and line: "mention_monitor.run.run_once:42"
+    location="%(name)s.%(funcName)s:%(lineno)d",
+    service=SERVICE,
+)
+
+#: Powertools' Logger, used for its Lambda context injection (request id, cold start, function
+#: name, memory, ARN). Its handler writes nothing: its records propagate to the root handler.
+#: Created at import, before ``configure_logging`` adds the root handler, so Powertools'
+#: duplicate filter (added to the root handlers present at creation) never sits on ours.
+LAMBDA_LOGGER = Logger(
+    service=SERVICE, logger_formatter=FORMATTER, logger_handler=logging.NullHandler()
+)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -89,21 +132,26 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Send JSON lines to stderr at ``level``; keep chatty SDK loggers at WARNING.
 
-    botocore at DEBUG logs raw response bodies (including GetSecretValue), so SDK loggers
-    never follow our level down.
+    stdout stays free of logs (the CLI's JSON summary is its last line). botocore at DEBUG
+    logs raw response bodies (including GetSecretValue), so SDK loggers never follow our
+    level down.
     """
     handler: logging.Handler = logging.StreamHandler(stream) if stream else _StderrHandler()
-    handler.setFormatter(
-        RedactingJsonFormatter(
-            "{asctime}{levelname}{name}{message}",
-            style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        )
-    )
+    handler.setFormatter(FORMATTER)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Powertools' own logger follows the root (it would otherwise stay at INFO).
+    logging.getLogger(SERVICE).setLevel(logging.NOTSET)
     for name in _THIRD_PARTY:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def reset_lambda_context() -> None:
+    """Drop the Lambda context keys and mark the next invocation cold (tests: a new container)."""
+    import aws_lambda_powertools.logging.logger as powertools_logger
+
+    FORMATTER.clear_state()
+    powertools_logger.is_cold_start = True

@@ -28,6 +28,15 @@ class Mention:
     reply_count: int = 0
     quote_count: int = 0
     lang: str = ""
+    #: ``negative``, ``neutral``, ``positive`` or ``unknown`` (not English) when sentiment is
+    #: on; ``""`` when it is off. ``sentiment_score`` is VADER's compound score (-1..1).
+    sentiment: str = ""
+    sentiment_score: float | None = None
+
+    @property
+    def engagement(self) -> int:
+        """Likes, reposts, replies and quotes together."""
+        return self.like_count + self.repost_count + self.reply_count + self.quote_count
 
     @property
     def url(self) -> str:
@@ -42,14 +51,10 @@ class Mention:
             return self.author_name or self.author_username
         return f"author {self.author_id}" if self.author_id else "unknown author"
 
-    def with_author(self, user: dict[str, Any]) -> Mention:
-        """This mention with the author fields of an X user object (``GET /2/users``)."""
-        metrics = user.get("public_metrics") or {}
+    def with_author(self, username: str, name: str, followers: int) -> Mention:
+        """This mention with its author's fields (looked up apart from the post)."""
         return dataclasses.replace(
-            self,
-            author_username=str(user.get("username", "")),
-            author_name=str(user.get("name", "")),
-            author_followers=int(metrics.get("followers_count", 0) or 0),
+            self, author_username=username, author_name=name, author_followers=followers
         )
 
     @property
@@ -72,42 +77,78 @@ class Mention:
         kwargs["id"] = int(kwargs["id"])
         return cls(**kwargs)
 
-    @classmethod
-    def from_api(cls, post: dict[str, Any], users: dict[str, dict[str, Any]]) -> Mention:
-        """Build from one ``data[]`` item of a recent-search response and its expanded users."""
-        metrics = post.get("public_metrics") or {}
-        author = users.get(str(post.get("author_id", ""))) or {}
-        umetrics = author.get("public_metrics") or {}
-        return cls(
-            id=int(post["id"]),
-            text=str(post.get("text", "")),
-            created_at=str(post.get("created_at", "")),
-            author_id=str(post.get("author_id", "")),
-            author_username=str(author.get("username", "")),
-            author_name=str(author.get("name", "")),
-            author_followers=int(umetrics.get("followers_count", 0) or 0),
-            like_count=int(metrics.get("like_count", 0) or 0),
-            # The current spec says repost_count; older payloads say retweet_count.
-            repost_count=int(metrics.get("repost_count", metrics.get("retweet_count", 0)) or 0),
-            reply_count=int(metrics.get("reply_count", 0) or 0),
-            quote_count=int(metrics.get("quote_count", 0) or 0),
-            lang=str(post.get("lang", "")),
-        )
+
+@dataclass(frozen=True, slots=True)
+class AuthorCount:
+    """One author in a period summary: how many of the period's mentions are theirs."""
+
+    username: str
+    name: str
+    followers: int
+    mentions: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSummary:
+    """The numbers a scheduled digest opens with. Times are labels in the notifier's zone.
+
+    ``buckets``: (label, count) per ``unit`` (``10 minutes``, ``hour`` or ``day``) from
+    ``start`` to ``end``; ``sentiment``: (label, count) for negative, neutral, positive (and
+    unknown), empty when no mention was scored.
+    """
+
+    start: str
+    end: str
+    unit: str
+    buckets: tuple[tuple[str, int], ...]
+    total: int
+    top_authors: tuple[AuthorCount, ...] = ()
+    top_posts: tuple[Mention, ...] = ()
+    sentiment: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def peak(self) -> tuple[str, int]:
+        """The busiest bucket (the first one on a tie)."""
+        return max(self.buckets, key=lambda b: b[1]) if self.buckets else ("", 0)
+
+    def share(self, label: str) -> int:
+        """Percent of the scored mentions (negative, neutral, positive) with ``label``."""
+        scored = sum(n for lab, n in self.sentiment if lab != "unknown")
+        count = sum(n for lab, n in self.sentiment if lab == label)
+        return round(100 * count / scored) if scored else 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeInfo:
+    """A spike alert's numbers: the window's count, the usual count, the negative share."""
+
+    count: int
+    usual: int
+    window_minutes: int
+    negative_share: int | None = None  # percent, when sentiment is on
 
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """What one notifier receives for one watch in one run: mentions in ascending ID order.
+    """What one notifier receives for one watch: mentions in ascending ID order.
 
-    ``total`` is how many new mentions the digest stands for; a run bounds what it shows to the
-    notifier's ``max_mentions`` (the most-followed authors), so ``total`` can exceed
-    ``len(mentions)``: ``more`` says by how many (a digest then links to ``search_url``).
+    ``kind`` is ``digest`` or ``spike`` (an alert: ``mentions`` are the most-engaged posts).
+    ``headline``, when set, replaces the count as the title: a spike alert's message, a
+    scheduled digest's "no new mentions ... since ..." (``send_empty``, no mentions), or the
+    spending guard's alert. ``period`` is the summary a scheduled digest opens with.
+    ``total`` is how many new mentions the digest stands for: a run bounds what it shows to
+    the notifier's ``max_mentions`` (the most-followed authors), so ``total`` can exceed
+    ``len(mentions)``; ``more`` says by how many (the digest then links to ``search_url``).
     """
 
     watch: str
     mentions: tuple[Mention, ...]
     search_url: str = ""
     terms: tuple[str, ...] = ()
+    kind: str = "digest"
+    headline: str = ""
+    period: PeriodSummary | None = None
+    spike: SpikeInfo | None = None
     total: int = 0
 
     @property
@@ -120,14 +161,17 @@ class Digest:
         """How many of them the digest does not show."""
         return self.count - len(self.mentions)
 
+    @property
+    def is_alert(self) -> bool:
+        return self.kind == "spike"
 
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """A message that is not a digest (e.g. the spending guard's): a title and plain text."""
-
-    title: str
-    text: str
-    watch: str = ""
+    @property
+    def title(self) -> str:
+        """``12 new mentions of Acme`` (``1 new mention of Acme``), or the ``headline``."""
+        if self.headline:
+            return self.headline
+        noun = "mention" if self.count == 1 else "mentions"
+        return f"{self.count} new {noun} of {self.watch}"
 
 
 @dataclass(slots=True)

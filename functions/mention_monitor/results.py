@@ -17,6 +17,8 @@ class WatchResult:
     api_requests: int = 0
     posts_read: int = 0
     users_read: int = 0
+    #: Posts X sent that could not be read (skipped, each named in ``warnings``).
+    malformed: int = 0
     delivered: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -29,6 +31,10 @@ class WatchResult:
     deferred: str | None = None
     #: Requests to X's user lookup (``GET /2/users``) for authors not in the cache.
     user_requests: int = 0
+    #: Scheduled notifiers that were not due: their next due time (UTC, ISO 8601).
+    waiting: dict[str, str] = field(default_factory=dict)
+    #: When the last window was a spike: its count, the usual count, who was alerted.
+    spike: dict[str, Any] | None = None
 
     @property
     def cost_usd(self) -> float:
@@ -49,6 +55,8 @@ class WatchResult:
             "delivered": dict(self.delivered),
             "failed": dict(self.failed),
         }
+        if self.malformed:
+            out["malformed"] = self.malformed
         if self.warnings:
             out["warnings"] = list(self.warnings)
         if self.skipped is not None:
@@ -59,6 +67,10 @@ class WatchResult:
             out["deferred"] = self.deferred
         if self.user_requests:
             out["user_requests"] = self.user_requests
+        if self.waiting:
+            out["waiting"] = dict(self.waiting)
+        if self.spike is not None:
+            out["spike"] = dict(self.spike)
         return out
 
 

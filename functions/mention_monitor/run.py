@@ -9,16 +9,16 @@ import socket
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
 
 from mention_monitor.authors import AuthorResolver
 from mention_monitor.clock import Budget, Clock
-from mention_monitor.config import Settings
+from mention_monitor.config import Settings, x_secret_keys
 from mention_monitor.errors import ConfigError, StateError
-from mention_monitor.models import Alert
+from mention_monitor.models import Digest
 from mention_monitor.notifiers import Notifier
 from mention_monitor.pool import check_staleness, order_watches, run_pool
 from mention_monitor.query import plan_queries
@@ -76,6 +76,7 @@ def _build(ctx: RunContext, session: requests.Session, budget: Budget) -> tuple[
         max_retries=x.max_retries,
         backoff_seconds=x.backoff_seconds,
         timeout_seconds=x.timeout_seconds,
+        fields_style=x.fields_style,
         authors=x.authors,
     )
     day, month = periods(clock.utcnow())
@@ -126,9 +127,10 @@ def _finish(parts: RunParts, summary: RunSummary) -> None:
         if parts.spend.stopped is not None:
             summary.budget = parts.spend.stopped
             if parts.store.claim_alert(parts.spend.period):
-                title, text = parts.spend.alert_text()
+                # One line to every budget_notify notifier: a digest with only a headline.
+                alert = Digest(watch="budget", mentions=(), headline=parts.spend.alert())
                 for name in parts.settings.x.budget_notify:
-                    sent = parts.notifiers[name].send_alert(Alert(title, text))
+                    sent = parts.notifiers[name].send(alert)
                     if not sent.ok:
                         log.warning("budget alert to %s failed: %s", name, sent.error)
     except StateError as exc:
@@ -145,7 +147,11 @@ def run_once(ctx: RunContext) -> RunSummary:
     """
     settings = ctx.settings
     queries = plan_queries(settings)
-    ctx.secrets.require(settings.required_secret_keys())
+    # A dry run sends nothing: it needs X's credentials only, not the notifiers'.
+    if ctx.dry_run:
+        ctx.secrets.require(x_secret_keys(settings.x.auth, settings.x.source))
+    else:
+        ctx.secrets.require(settings.required_secret_keys())
     missing = sorted(set(settings.used_notifiers()) - set(ctx.notifiers))
     if missing:
         raise ConfigError(f"run: no notifier object passed for {', '.join(missing)}")
@@ -157,6 +163,9 @@ def run_once(ctx: RunContext) -> RunSummary:
     )
     total = ctx.budget_seconds or settings.time_budget_seconds
     budget = Budget(total, ctx.clock)
+    # Every wait counts against the one budget: X's, and the notifiers' (Slack's 429s, ...).
+    for notifier in ctx.notifiers.values():
+        notifier.services = replace(notifier.services, budget=budget)
     if not ctx.dry_run:
         try:
             ctx.store.purge_expired(int(ctx.clock.now()))

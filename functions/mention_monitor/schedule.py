@@ -1,103 +1,112 @@
-"""How much of X's recent-search rate limit a schedule's quiet runs use (``check --schedule``)."""
+"""Notifier schedules: "every run", "hourly", "daily HH:MM", "weekly DAY HH:MM" in an IANA zone."""
 
 from __future__ import annotations
 
-import math
 import re
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mention_monitor.errors import ConfigError
-from mention_monitor.ratelimit import SEARCH_LIMIT, WINDOW_SECONDS
-
-DEFAULT_SCHEDULE = "rate(15 minutes)"
-WARN_SHARE = 0.8
-_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
-_RATE = re.compile(r"^rate\((\d+)\s+([a-z]+)\)$")
-_CRON = re.compile(r"^cron\((.+)\)$")
-
-
-def _minutes(field: str) -> set[int]:
-    """The minutes a cron minute field matches (``*``, ``5``, ``0/10``, ``*/5``, ``1-9/2``,
-    lists of those)."""
-    out: set[int] = set()
-    for part in field.split(","):
-        base, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if base in ("*", "?"):
-            lo, hi = 0, 59
-        elif "-" in base:
-            lo, hi = (int(v) for v in base.split("-", 1))
-        else:
-            lo = int(base)
-            hi = 59 if step_text else lo
-        if not (0 <= lo <= hi <= 59) or step < 1:
-            raise ValueError(part)
-        out.update(range(lo, hi + 1, step))
-    return out
+EVERY_RUN = "every run"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAILY = re.compile(r"^daily ([01]\d|2[0-3]):([0-5]\d)$")
+_WEEKLY = re.compile(r"^weekly (mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):([0-5]\d)$")
+#: The longest a period can last, daylight-saving changes included (a day can have 25 hours).
+_LONGEST = {"every run": 0, "hourly": 3600, "daily": 25 * 3600, "weekly": (7 * 24 + 1) * 3600}
 
 
-def runs_per_window(expression: str) -> int:
-    """The most runs a schedule starts inside one 15-minute window of X's rate limit."""
-    text = expression.strip()
-    rate = _RATE.match(text)
-    if rate and rate.group(2) in _UNITS and int(rate.group(1)) > 0:
-        period = int(rate.group(1)) * _UNITS[rate.group(2)]
-        return max(1, math.ceil(WINDOW_SECONDS / period))
-    cron = _CRON.match(text)
-    if cron:
-        fields = cron.group(1).split()
-        try:
-            minutes = _minutes(fields[0]) if len(fields) == 6 else None
-        except ValueError:
-            minutes = None
-        if minutes:  # the busiest 15 minutes of an hour (hours are assumed back to back)
-            span = WINDOW_SECONDS // 60
-            return max(
-                sum(1 for m in minutes if (m - start) % 60 < span) for start in range(60)
-            )
-    if text.startswith("at("):
-        return 1
-    raise ConfigError(
-        f"check: --schedule: {expression!r} is not a schedule such as 'rate(5 minutes)' or "
-        "'cron(0/10 * * * ? *)'"
-    )
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; ValueError (naming no value) when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone name such as 'Europe/Berlin' or 'UTC'") from None
 
 
-def template_schedule(config: Path | None) -> str:
-    """The ``ScheduleExpression`` default of ``template.yaml``: beside the config file or one
-    folder up (``infra/monitor.toml``), else in the working directory or this project."""
-    folders = [Path.cwd(), Path(__file__).resolve().parents[2]]
-    if config is not None:
-        folders[:0] = [config.resolve().parent, config.resolve().parent.parent]
-    candidates = [folder / "template.yaml" for folder in folders]
-    for path in candidates:
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8")
-        found = re.search(r"\n  ScheduleExpression:\n(?:    .*\n)*?    Default: *(.+)\n", text)
-        if found:
-            return found.group(1).strip().strip("'\"")
-    return DEFAULT_SCHEDULE
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a notifier's digests are due. Due times are walked in local calendar days, so a
+    daylight-saving change neither skips nor repeats a day."""
 
+    kind: str = EVERY_RUN  # "every run", "hourly", "daily" or "weekly"
+    hour: int = 0
+    minute: int = 0
+    weekday: int = 0  # Monday is 0
+    timezone: str = "UTC"
 
-def rate_share(requests_per_run: int, expression: str) -> dict[str, Any]:
-    """Requests a quiet run needs, and the share of X's 450 per 15 minutes the schedule uses."""
-    runs = runs_per_window(expression)
-    per_window = requests_per_run * runs
-    share = per_window / SEARCH_LIMIT
-    out: dict[str, Any] = {
-        "schedule": expression,
-        "requests_per_quiet_run": requests_per_run,
-        "runs_per_15_minutes": runs,
-        "requests_per_15_minutes": per_window,
-        "limit_per_15_minutes": SEARCH_LIMIT,
-        "share": round(share, 4),
-    }
-    if share > WARN_SHARE:
-        out["warning"] = (
-            f"quiet runs alone use {share:.0%} of X's {SEARCH_LIMIT} recent-search requests per "
-            f"15 minutes (over {WARN_SHARE:.0%}): mentions will wait for the next window; "
-            "pack terms into fewer watches or run less often"
+    @classmethod
+    def parse(cls, text: str, timezone: str = "UTC") -> Schedule:
+        zone(timezone)
+        spec = " ".join(text.strip().lower().split())
+        if spec in (EVERY_RUN, "hourly"):
+            return cls(spec, timezone=timezone)
+        if m := _DAILY.match(spec):
+            return cls("daily", int(m[1]), int(m[2]), timezone=timezone)
+        if m := _WEEKLY.match(spec):
+            return cls("weekly", int(m[2]), int(m[3]), DAYS.index(m[1]), timezone)
+        raise ValueError(
+            "must be 'every run', 'hourly', 'daily HH:MM' or 'weekly DAY HH:MM' (DAY: mon..sun)"
         )
-    return out
+
+    @property
+    def every_run(self) -> bool:
+        return self.kind == EVERY_RUN
+
+    @property
+    def longest_period_seconds(self) -> int:
+        return _LONGEST[self.kind]
+
+    def describe(self) -> str:
+        if self.kind in (EVERY_RUN, "hourly"):
+            return self.kind
+        at = f"{self.hour:02d}:{self.minute:02d}"
+        day = f"{DAYS[self.weekday]} " if self.kind == "weekly" else ""
+        return f"{self.kind} {day}{at}"
+
+    def _at(self, day: date) -> datetime:
+        # fold=0: a time that does not exist (spring forward) lands just after the gap, one
+        # that exists twice (fall back) is taken the first time; either way once per day.
+        local = datetime.combine(day, time(self.hour, self.minute), ZoneInfo(self.timezone))
+        return local.astimezone(UTC)
+
+    def last_due(self, now: datetime) -> datetime:
+        """The latest due time at or before ``now`` (aware, UTC); ``now`` itself every run."""
+        now = now.astimezone(UTC)
+        if self.every_run:
+            return now
+        local = now.astimezone(ZoneInfo(self.timezone))
+        if self.kind == "hourly":
+            return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+        day = local.date()
+        if self.kind == "weekly":
+            day -= timedelta(days=(day.weekday() - self.weekday) % 7)
+        step = timedelta(days=7 if self.kind == "weekly" else 1)
+        due = self._at(day)
+        while due > now:
+            day -= step
+            due = self._at(day)
+        return due
+
+    def next_due(self, now: datetime) -> datetime:
+        """The first due time after ``now`` (aware, UTC)."""
+        now = now.astimezone(UTC)
+        if self.every_run:
+            return now
+        if self.kind == "hourly":
+            return self.last_due(now + timedelta(hours=1))
+        last = self.last_due(now)
+        local_day = last.astimezone(ZoneInfo(self.timezone)).date()
+        step = timedelta(days=7 if self.kind == "weekly" else 1)
+        due = self._at(local_day + step)
+        while due <= now:  # a gap day can map two local dates close together
+            local_day += step
+            due = self._at(local_day + step)
+        return due
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mention_monitor.config import Watch
-from mention_monitor.errors import CursorTooOld
 from mention_monitor.models import Mention
 from mention_monitor.query import query_key
 from mention_monitor.results import WatchResult
@@ -94,11 +93,11 @@ class WatchSearch:
         incomplete: list[QueryState] = []
         for query in self.queries:
             key = query_key(query)
-            qs, complete = self._search_query(
+            qs, holds = self._search_query(
                 query, state.queries.get(key, QueryState()), prior_mark, first_run
             )
             out.states[key] = qs
-            if not complete:
+            if holds:
                 incomplete.append(qs)
         out.errors = list(dict.fromkeys(self.errors))
         out.deferred = self.deferred
@@ -110,14 +109,8 @@ class WatchSearch:
         self.result.api_requests += r.requests
         self.result.posts_read += r.posts_read
         self.result.users_read += r.users_read
+        self.result.malformed += r.malformed
         self.result.warnings.extend(r.warnings)
-
-    def _stopped(self, r: SearchResult) -> None:
-        """Record why an incomplete search stopped: the run's own limit, or X's failure."""
-        if r.deferred is not None:
-            self.deferred = self.deferred or r.deferred
-        else:
-            self.errors.append(r.error or "incomplete search")
 
     def _window_start(self) -> datetime:
         return self.now - SEARCH_WINDOW + WINDOW_MARGIN
@@ -131,7 +124,12 @@ class WatchSearch:
     def _search_since(
         self, query: str, qs: QueryState, *, until_id: int | None = None
     ) -> SearchResult:
-        """Search above the query's cursor, falling back to the window start if it is too old."""
+        """Search above the query's cursor, falling back to the window start if it is too old.
+
+        X refuses an ID bound together with a time bound, so a time bound is only sent with
+        no ID bound at all. Below ``until_id`` with no cursor, X's own window is the lower
+        bound: a query that started with no posts has none older than its start to find.
+        """
         cursor_time = parse_time(qs.cursor_time)
         since: int | None = qs.cursor
         start: datetime | None = None
@@ -141,21 +139,40 @@ class WatchSearch:
         if since is not None and cursor_time is not None and cursor_time < self._window_start():
             self._gap_warning(query)
             since, start = None, self._window_start()
-        try:
-            return self.client.search(
-                query, since_id=since, until_id=until_id, start_time=start, sink=self.sink
-            )
-        except CursorTooOld:
-            self._gap_warning(query)
-            return self.client.search(
-                query, until_id=until_id, start_time=self._window_start(), sink=self.sink
-            )
+        if until_id is not None:
+            start = None
+        r = self.client.search(
+            query, since_id=since, until_id=until_id, start_time=start, sink=self.sink
+        )
+        if not r.too_old:
+            return r
+        self._account(r)  # the refused request counts too
+        self._gap_warning(query)
+        start = None if until_id is not None else self._window_start()
+        return self.client.search(query, until_id=until_id, start_time=start, sink=self.sink)
+
+    def _failed(self, qs: QueryState, r: SearchResult) -> bool:
+        """Note a search that did not complete; whether it holds back the safe mark.
+
+        A query X refuses as invalid is reported on every run but holds back nothing: X
+        answers it with no posts at all, so the other queries' mentions are delivered. A
+        search the run stopped itself (time, rate limit, spend) is deferred, not failed.
+        """
+        if r.deferred is not None:
+            self.deferred = self.deferred or r.deferred
+            return True
+        self.errors.append(r.error or "incomplete search")
+        if r.rejected:
+            qs.rejected = r.error or "rejected"
+        return not r.rejected
 
     # -- one query -----------------------------------------------------------------------------
     def _search_query(
         self, query: str, qs: QueryState, prior_mark: int | None, first_run: bool
     ) -> tuple[QueryState, bool]:
-        """Search one query; returns its new state and whether it completed."""
+        """Search one query (its pages are stored as they arrive); returns its new state and
+        whether it holds back the safe mark (it did not complete, and may have missed
+        something)."""
         qs = dataclasses.replace(qs, query=query)
 
         # 1. An earlier run read the newest pages but not the older ones: fill that gap first.
@@ -163,10 +180,9 @@ class WatchSearch:
             r = self._search_since(query, qs, until_id=qs.pending_until)
             self._account(r)
             if not r.complete:
-                if r.oldest_id is not None:
+                if not r.untrusted and r.oldest_id is not None:  # untrusted pages move nothing
                     qs.pending_until = min(qs.pending_until, r.oldest_id)
-                self._stopped(r)
-                return qs, False
+                return qs, self._failed(qs, r)
             qs.cursor, qs.cursor_time = qs.pending_top, qs.pending_top_time
             qs.pending_until = qs.pending_top = None
             qs.pending_top_time = ""
@@ -178,18 +194,18 @@ class WatchSearch:
             elif first_run:
                 return self._first_run(query, qs)
 
-        # 3. Everything newer than the cursor, every page (each stored as it arrives).
+        # 3. Everything newer than the cursor, every page.
         r = self._search_since(query, qs)
         self._account(r)
-        if r.complete:
-            if r.newest_id is not None and (qs.cursor is None or r.newest_id > qs.cursor):
-                qs.cursor, qs.cursor_time = r.newest_id, r.newest_time
-        else:
-            self._stopped(r)
-            if r.count and r.oldest_id is not None and r.newest_id is not None:
+        if not r.complete:
+            if not r.untrusted and r.oldest_id is not None and r.newest_id is not None:
                 qs.pending_until, qs.pending_top = r.oldest_id, r.newest_id
                 qs.pending_top_time = r.newest_time
-        return qs, r.complete
+            return qs, self._failed(qs, r)
+        qs.rejected = ""
+        if r.newest_id is not None and (qs.cursor is None or r.newest_id > qs.cursor):
+            qs.cursor, qs.cursor_time = r.newest_id, r.newest_time
+        return qs, False
 
     def _first_run(self, query: str, qs: QueryState) -> tuple[QueryState, bool]:
         backfill = self.watch.first_run == "backfill"
@@ -197,13 +213,12 @@ class WatchSearch:
         # "latest" reads a few posts for the cursor only: they are not stored.
         r = self.client.search(query, limit=limit, sink=self.sink if backfill else None)
         self._account(r)
-        if r.newest_id is None:
+        if r.untrusted or r.rejected or r.newest_id is None:
             if r.complete:  # nothing matches yet: start from now
                 qs.started_at = self.now.isoformat()
-            else:
-                self._stopped(r)
-            return qs, r.complete
+                return qs, False
+            return qs, self._failed(qs, r)
         if not r.complete:
             self.result.warnings.append(f"first run stopped early: {r.error}")
         qs.cursor, qs.cursor_time = r.newest_id, r.newest_time
-        return qs, True
+        return qs, False

@@ -12,10 +12,17 @@ from typing import Any
 from cachetools import TTLCache
 
 from mention_monitor import aws
+from mention_monitor.envvars import SECRET_ENV_PREFIX
 from mention_monitor.errors import SecretsError
 from mention_monitor.logs import register_secret
 
-ENV_SECRET_PREFIX = "MENTION_MONITOR_SECRET_"  # noqa: S105 - a name prefix, not a secret
+ENV_SECRET_PREFIX = SECRET_ENV_PREFIX
+
+
+def clean(value: str) -> str:
+    """A loaded secret without surrounding whitespace: a stray CR or newline from a file or a
+    paste would otherwise end up in an HTTP header (and in the error that refuses it)."""
+    return value.strip()
 
 
 class SecretProvider(ABC):
@@ -29,10 +36,15 @@ class SecretProvider(ABC):
     def describe(self) -> str:
         """Where the secrets come from, for messages (never a value)."""
 
+    def missing(self, keys: list[str]) -> str:
+        """The message for ``keys`` missing: what they are and where to put them."""
+        names = ", ".join(repr(k) for k in keys)
+        return f"secrets: key(s) {names} missing or empty in {self.describe()}"
+
     def get(self, key: str) -> str:
         value = self._load().get(key)
         if not value:
-            raise SecretsError(f"secrets: key {key!r} is missing or empty in {self.describe()}")
+            raise SecretsError(self.missing([key]))
         return value
 
     def optional(self, key: str) -> str | None:
@@ -43,8 +55,7 @@ class SecretProvider(ABC):
         data = self._load()
         missing = sorted({k for k in keys if not data.get(k)})
         if missing:
-            names = ", ".join(repr(k) for k in missing)
-            raise SecretsError(f"secrets: key(s) {names} missing or empty in {self.describe()}")
+            raise SecretsError(self.missing(missing))
 
 
 class EnvSecrets(SecretProvider):
@@ -56,10 +67,21 @@ class EnvSecrets(SecretProvider):
     def describe(self) -> str:
         return f"environment variables {ENV_SECRET_PREFIX}*"
 
+    @staticmethod
+    def variable(key: str) -> str:
+        """The environment variable that holds ``key``."""
+        return ENV_SECRET_PREFIX + key.upper()
+
+    def missing(self, keys: list[str]) -> str:
+        names = ", ".join(repr(k) for k in keys)
+        variables = ", ".join(self.variable(k) for k in keys)
+        return f"secrets: key(s) {names} missing or empty: set {variables}"
+
     def _load(self) -> Mapping[str, str]:
         out: dict[str, str] = {}
-        for name, value in self._environ.items():
-            if name.startswith(ENV_SECRET_PREFIX) and value:
+        for name, raw in self._environ.items():
+            value = clean(raw) if name.startswith(ENV_SECRET_PREFIX) else ""
+            if value:
                 register_secret(value)
                 out[name[len(ENV_SECRET_PREFIX) :].lower()] = value
         return out
@@ -104,9 +126,10 @@ class AwsSecrets(SecretProvider):
             raise SecretsError(
                 f"secrets: {self.describe()} must hold a JSON object of string values"
             )
-        for value in data.values():
+        cleaned = {str(k): clean(v) for k, v in data.items()}
+        for value in cleaned.values():
             register_secret(value)
-        return {str(k): v for k, v in data.items()}
+        return cleaned
 
     def _load(self) -> Mapping[str, str]:
         if self._ttl <= 0:

@@ -29,6 +29,7 @@ KNOWN_KEYS: Final[tuple[str, ...]] = (
 
 
 def _client() -> Any:
+    aws.require_region("secrets put")
     return aws.client("secretsmanager")
 
 
@@ -57,6 +58,7 @@ def _read_stdin(stream: TextIO, allowed: list[str] | None) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
         raise SecretsError("secrets put: --stdin needs one JSON object of string values")
+    data = {k: v.strip() for k, v in data.items()}  # a stray CR/newline is never stored
     for value in data.values():
         register_secret(value)
     if allowed is not None:

@@ -102,19 +102,16 @@ class SpendGuard:
                 # The store's total counts every worker and overlapping run: never go back.
                 self.spent[key] = max(self.spent[key], total)
 
-    def alert_text(self) -> tuple[str, str]:
-        """The title and text of this period's alert."""
+    def alert(self) -> str:
+        """This period's alert, one line (it goes out as a digest's headline)."""
         key = self.period
         limit = self.limits[key] or 0
         what, budget = ("day", "daily") if key == self.day else ("month", "monthly")
-        title = f"mention-monitor: X spending {self.stopped}"
-        text = (
-            f"X reads cost ${usd(self.spent[key]):.3f} this UTC {what} ({key[2:]}), and the next "
-            f"page could pass the {budget} budget of ${usd(limit):.2f}. Searching stops until "
-            f"the next {what}; cursors stay where they are, so no mention is lost while the "
-            "gap stays inside X's seven-day search window."
+        return (
+            f"X spending {budget} limit reached: ${usd(self.spent[key]):.3f} of "
+            f"${usd(limit):.2f} this UTC {what} ({key[2:]}); searching resumes next {what}, "
+            "no mention lost"
         )
-        return title, text
 
 
 def spend_report(store: StateStore, x: XSettings, now: float) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from mention_monitor.clock import Clock
 from mention_monitor.config import Settings, Watch
 from mention_monitor.delivery import Delivery, init_deliveries
 from mention_monitor.errors import StateError
+from mention_monitor.guard import SendGuard
 from mention_monitor.logs import redact
 from mention_monitor.models import Mention
 from mention_monitor.notifiers import Notifier
@@ -23,10 +24,13 @@ from mention_monitor.results import WatchResult
 from mention_monitor.search import SearchOutcome, WatchSearch
 from mention_monitor.spend import DEFERRED as SPEND_DEFERRED
 from mention_monitor.spend import SpendGuard
+from mention_monitor.spikes import SpikeCheck
 from mention_monitor.state import StateStore, WatchState
 from mention_monitor.xsource import XClient
 
 log = logging.getLogger(__name__)
+
+MAX_ID = 2**63 - 1
 
 
 @dataclass
@@ -94,7 +98,9 @@ class WatchRun:
 
     def run(self) -> WatchResult:
         parts, name = self.parts, self.watch.name
-        if not parts.dry_run:
+        if parts.dry_run:  # reported for every notifier of the watch, even with nothing new
+            self.result.would_deliver = dict.fromkeys(self.watch.notify, 0)
+        else:
             now_s = int(parts.clock.now())
             try:
                 lease = parts.settings.state.lease_seconds
@@ -122,8 +128,9 @@ class WatchRun:
     def _run(self) -> None:
         parts, watch, store = self.parts, self.watch, self.parts.store
         state = store.load(watch.name)
-        init_deliveries(store, watch.name, watch.notify, state, dry_run=parts.dry_run)
+        notifiers = {name: parts.notifiers[name] for name in watch.notify}
         now_s = int(parts.clock.now())
+        init_deliveries(store, watch.name, notifiers, state, now_s, dry_run=parts.dry_run)
         self.expires = now_s + int(parts.settings.state.outbox_days * 86400)
         found = self._search(state)
         if found.errors:
@@ -144,6 +151,14 @@ class WatchRun:
                 store.advance_mark(watch.name, mark)
             if found.complete and found.states:
                 store.mark_searched(watch.name, now_s)
+        guard = SendGuard(
+            store=store,
+            watch=watch.name,
+            owner=parts.owner,
+            lease_seconds=parts.settings.state.lease_seconds,
+            clock=parts.clock,
+            budget=parts.client.budget,
+        )
         delivery = Delivery(
             store=store,
             watch=watch.name,
@@ -154,11 +169,22 @@ class WatchRun:
             result=self.result,
             dry_run=parts.dry_run,
             collected=self.collected,
+            guard=guard,
+            outbox_days=parts.settings.state.outbox_days,
             locks=parts.locks,
         )
         delivery.deliver_all(
-            [(n, parts.notifiers[n], state.deliveries[n]) for n in watch.notify]
+            [(n, nt, state.deliveries[n], state.clocks.get(n)) for n, nt in notifiers.items()]
         )
+        if watch.spike is not None and not parts.dry_run:
+            version, data = state.spike or (None, {})
+            # What was stored since the last count, read back in chunks, ascending.
+            above = int(data.get("counted", 0)) or (state.mark or 0)
+            new = (m for page in store.iter_pending(watch.name, above, MAX_ID, now_s) for m in page)
+            SpikeCheck(
+                store, watch.name, watch.spike, version, data, now_s, self.result,
+                sentiment_on=parts.settings.sentiment.enabled, guard=guard,
+            ).run(new, parts.notifiers, delivery.search_url)
 
     def _search(self, state: WatchState) -> SearchOutcome:
         """Search unless the run's limits leave no room: the spending guard has stopped, or
@@ -179,9 +205,14 @@ class WatchRun:
             gate.close()
 
     def _store(self, page: list[Mention]) -> None:
-        """One page of a search, as it arrives: authors filled in, then stored once."""
+        """One page of a search, as it arrives: authors filled in, sentiment scored, then
+        stored once."""
         if self.parts.authors is not None:
             page = self.parts.authors.resolve(page, self.result)
+        if self.parts.settings.sentiment.enabled and page:
+            from mention_monitor.sentiment import score_all  # VADER only when it is on
+
+            page = score_all(page)
         if self.parts.dry_run:
             for m in page:
                 self.collected.setdefault(m.id, m)

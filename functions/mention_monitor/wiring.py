@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mention_monitor import aws
 from mention_monitor.config import Settings
 from mention_monitor.notifiers import Notifier, SecretReader, Services
 from mention_monitor.notifiers.registry import get_notifier_class
@@ -12,22 +13,35 @@ from mention_monitor.state import StateStore, make_store
 
 
 def build_notifiers(
-    settings: Settings, secrets: SecretReader, services: Services | None = None
+    settings: Settings,
+    secrets: SecretReader,
+    services: Services | None = None,
+    store: StateStore | None = None,
 ) -> dict[str, Notifier[Any]]:
-    """One notifier object per notifier some watch sends to."""
-    services = services or Services()
+    """One notifier object per notifier some watch sends to.
+
+    With a ``store`` (and no ``services``), each notifier's memory is kept in that store.
+    """
+    services = services or (Services(memory=store.memory) if store is not None else Services())
     out: dict[str, Notifier[Any]] = {}
     for name in settings.used_notifiers():
         options = settings.notifier_options(name)
-        out[name] = get_notifier_class(options.type)(name, options, secrets, services)
+        cls = get_notifier_class(options.type)
+        if cls.uses_aws:
+            aws.require_region(f"notifiers.{name} (type {options.type!r})")
+        out[name] = cls(name, options, secrets, services)
     return out
 
 
 def secret_provider(settings: Settings) -> SecretProvider:
     s = settings.secrets
+    if s.backend == "aws":
+        aws.require_region("secrets.backend = 'aws'")
     return make_secret_provider(s.backend, s.aws_secret_id, s.cache_ttl_seconds)
 
 
 def state_store(settings: Settings) -> StateStore:
     s = settings.state
+    if s.backend == "dynamodb":
+        aws.require_region("state.backend = 'dynamodb'")
     return make_store(s.backend, path=s.path, table=s.table)

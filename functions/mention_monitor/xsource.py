@@ -4,41 +4,34 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import requests
 
 from mention_monitor.clock import Budget, Clock
-from mention_monitor.errors import CursorTooOld, SearchDeferred, SourceError
+from mention_monitor.errors import (
+    CursorTooOld,
+    MalformedPage,
+    QueryRejected,
+    SearchDeferred,
+    SourceError,
+    SpendingCapped,
+)
 from mention_monitor.http import HttpError, HttpPolicy, OutOfTime, Retry
 from mention_monitor.models import Mention
+from mention_monitor.xfields import USER_FIELDS, Fields, FieldsStyle
+from mention_monitor.xparse import Page, error_messages, is_old_since_id, parse_page
 
 log = logging.getLogger(__name__)
 
 SEARCH_PATH = "/2/tweets/search/recent"
 USERS_PATH = "/2/users"
-# X's OpenAPI spec (2.167) names the post fields parameter ``post.fields``; older docs say
-# ``tweet.fields``. One constant, so switching is one line.
-POST_FIELDS_PARAM = "post.fields"
-POST_FIELDS = "created_at,lang,public_metrics"  # the author_id expansion adds author_id
-USER_FIELDS = "name,public_metrics,username"
-EXPANSIONS = "author_id"
-
-
-def search_params(query: str, page_size: int, authors: str) -> dict[str, str]:
-    """The fixed parameters of a search. ``authors = "expand"`` asks X to expand each post's
-    author (X bills every author object it returns, on every search); otherwise only the
-    ``author_id`` field is asked for and authors are looked up once (:mod:`authors`)."""
-    params = {"query": query, "max_results": str(page_size)}
-    if authors == "expand":
-        params.update({"expansions": EXPANSIONS, POST_FIELDS_PARAM: POST_FIELDS})
-        params["user.fields"] = USER_FIELDS
-    else:
-        params[POST_FIELDS_PARAM] = POST_FIELDS + ",author_id"
-    return params
+MAX_RATE_LIMIT_WAITS = 3
+__all__ = ["USERS_PATH", "USER_FIELDS", "PageGate", "SearchResult", "XClient"]
 
 
 class PageGate(Protocol):
@@ -58,6 +51,11 @@ class PageGate(Protocol):
 class SearchResult:
     """The pages one search read; ``complete`` only if the result set was exhausted.
 
+    ``newest_id``/``oldest_id`` are the highest and lowest IDs of posts actually received
+    (never X's ``meta`` claims). ``rejected``: X refused the query itself (400). ``untrusted``:
+    X's pagination could not be trusted (a repeated ``next_token``, more pages than posts);
+    nothing read by such a search may move a cursor.
+
     With a ``sink`` the mentions go there page by page and ``mentions`` stays empty;
     ``count`` is how many were read either way. ``deferred`` is set when the run stopped
     the search itself (time budget, rate limit, spending budget) rather than X failing.
@@ -66,15 +64,25 @@ class SearchResult:
     mentions: list[Mention] = field(default_factory=list)
     count: int = 0
     newest_id: int | None = None
+    #: ``created_at`` of the post with ``newest_id`` (for the cursor's age).
     newest_time: str = ""
     oldest_id: int | None = None
     complete: bool = False
     error: str | None = None
     deferred: str | None = None
+    rejected: bool = False
+    untrusted: bool = False
+    #: X refused ``since_id`` as older than its window before anything was read.
+    too_old: bool = False
     requests: int = 0
     posts_read: int = 0
     users_read: int = 0
+    malformed: int = 0
     warnings: list[str] = field(default_factory=list)
+
+
+class _FieldsRejected(SourceError):
+    """X's 400 names the fields parameter: the other spelling may work."""
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -91,35 +99,55 @@ class BearerAuth(requests.auth.AuthBase):
         return "BearerAuth(***)"
 
 
-def _problem(resp: requests.Response) -> str:
-    """A short reason from X's problem JSON (title/detail), never request headers."""
+def _body(resp: requests.Response) -> Any:
     try:
-        body = resp.json()
+        return resp.json()
     except ValueError:
-        return resp.reason or ""
-    if not isinstance(body, dict):
-        return ""
-    title = body.get("title") or ""
-    detail = body.get("detail") or ""
-    if not detail and isinstance(body.get("errors"), list) and body["errors"]:
-        first = body["errors"][0]
-        if isinstance(first, dict):
-            detail = first.get("message") or first.get("detail") or ""
-    return f"{title}: {detail}".strip(": ")[:300]
+        return None
 
 
-MAX_RATE_LIMIT_WAITS = 3
+def _problem(resp: requests.Response) -> str:
+    """X's own reason (``errors[].message``, else title/detail), never request headers."""
+    return "; ".join(error_messages(_body(resp))) or resp.reason or ""
 
 
-def _is_old_since_id(resp: requests.Response) -> bool:
-    return resp.status_code == 400 and "since_id" in resp.text
+def spending_cap(resp: requests.Response) -> str | None:
+    """The summary's words when X's answer means money, not time, ran out; else None."""
+    if resp.status_code not in (402, 429):
+        return None
+    body = _body(resp)
+    body = body if isinstance(body, dict) else {}
+    kind = str(body.get("type") or "")
+    if resp.status_code == 402:
+        if body.get("title") == "CreditsDepleted" or kind.endswith("/credits"):
+            return "X credits depleted"
+        return f"X refused for payment (HTTP 402): {_problem(resp)}"
+    if body.get("title") == "UsageCapExceeded" or kind.endswith("/usage-capped"):
+        period = body.get("period")
+        if isinstance(period, str) and period.isalnum():
+            return f"X usage cap reached ({period[:20]})"
+        return "X usage cap reached"
+    return None
+
+
+class _Shared:
+    """What the copies of one run's client share: why searching stopped, and the first
+    request, which goes alone (its answer says how many requests are left, or that X's usage
+    cap or credits are used up, before the other workers send anything)."""
+
+    def __init__(self) -> None:
+        self.stopped: str | None = None
+        self.first = threading.Lock()
+        self.answered = threading.Event()
 
 
 class XClient:
     """Reads the recent-search endpoint. Counts every HTTP request it sends.
 
-    Holds no per-search state, so one client serves every worker of a run; a watch's worker
-    takes a copy with its own :class:`PageGate` (:meth:`with_gate`).
+    One client serves a whole run, all its workers: it keeps no per-search state, and once X
+    says the usage cap or the credits are used up, every later search of the run stops at
+    once (``stopped``) without a request. A watch's worker takes a copy with its own
+    :class:`PageGate` (:meth:`with_gate`); the copies share ``stopped``.
     """
 
     def __init__(
@@ -133,7 +161,8 @@ class XClient:
         max_retries: int = 3,
         backoff_seconds: float = 1.0,
         timeout_seconds: float = 10.0,
-        authors: str = "expand",
+        fields_style: FieldsStyle = "auto",
+        authors: Literal["cache", "expand", "none"] = "expand",
         gate: PageGate | None = None,
     ) -> None:
         self.session = session
@@ -145,8 +174,18 @@ class XClient:
         self.max_retries = max_retries
         self.backoff = backoff_seconds
         self.timeout = timeout_seconds
-        self.authors = authors
+        self.fields = Fields(fields_style, api_base, authors)
         self.gate = gate
+        self._shared = _Shared()  # the copies of with_gate share it
+
+    @property
+    def stopped(self) -> str | None:
+        """Why every search of this run stops (X's usage cap or credits), once known."""
+        return self._shared.stopped
+
+    @stopped.setter
+    def stopped(self, reason: str | None) -> None:
+        self._shared.stopped = reason
 
     def with_gate(self, gate: PageGate | None) -> XClient:
         """This client with ``gate`` checked around every page."""
@@ -176,7 +215,35 @@ class XClient:
         )
 
     # -- one HTTP request, under the shared policy ------------------------------------------
-    def _get(self, params: dict[str, str], result: SearchResult) -> dict[str, Any]:
+    def _get(self, params: dict[str, str], result: SearchResult) -> Any:
+        """One logical request; switches the fields spelling once if X refuses it."""
+        switched = False
+        while True:
+            spelling = self.fields.spelling
+            try:
+                return self._request({**params, **self.fields.params()}, result)
+            except _FieldsRejected as exc:
+                if not self.fields.can_switch or switched:
+                    hint = "" if self.fields.can_switch else ' (try [x] fields_style = "auto")'
+                    raise SourceError(f"{exc}{hint}") from None
+                self.fields.switch(spelling)
+                log.warning("%s; using %s from now on", exc, self.fields.param)
+                switched = True
+
+    def _request(self, params: dict[str, str], result: SearchResult) -> Any:
+        shared = self._shared
+        if not shared.answered.is_set():
+            with shared.first:  # the run's first request goes alone; the others wait for it
+                if not shared.answered.is_set():
+                    try:
+                        return self._send_request(params, result)
+                    finally:
+                        shared.answered.set()
+        if shared.stopped is not None:
+            raise SpendingCapped(shared.stopped)
+        return self._send_request(params, result)
+
+    def _send_request(self, params: dict[str, str], result: SearchResult) -> Any:
         def on_request() -> None:
             result.requests += 1
             log.debug(
@@ -188,11 +255,15 @@ class XClient:
                 },
             )
 
+        def send(timeout: float) -> requests.Response:
+            resp = self.session.get(self.url, params=params, timeout=timeout)
+            capped = spending_cap(resp)
+            if capped:  # before the policy's 429 handling: waiting would not help
+                raise SpendingCapped(capped)
+            return resp
+
         try:
-            body, _ = self.policy(on_request).call(
-                lambda timeout: self.session.get(self.url, params=params, timeout=timeout),
-                self._check,
-            )
+            body, _ = self.policy(on_request).call(send, self._check)
         except OutOfTime:
             raise SearchDeferred(
                 "time budget", "run time budget exhausted before the search finished"
@@ -201,8 +272,7 @@ class XClient:
             raise SourceError(str(exc)) from None
         return body
 
-    @staticmethod
-    def _check(resp: requests.Response) -> tuple[dict[str, Any], requests.Response]:
+    def _check(self, resp: requests.Response) -> tuple[Any, requests.Response]:
         log.debug(
             "X answered",
             extra={
@@ -212,14 +282,17 @@ class XClient:
         )
         if resp.status_code == 200:
             try:
-                body = resp.json()
+                return resp.json(), resp
             except ValueError:
                 raise Retry("malformed JSON in a 200 answer") from None
-            if not isinstance(body, dict):
-                raise Retry("unexpected JSON in a 200 answer")
-            return body, resp
-        if _is_old_since_id(resp):
-            raise CursorTooOld("since_id is older than the 7-day search window")
+        if resp.status_code == 400:
+            body = _body(resp)
+            if is_old_since_id(body):
+                raise CursorTooOld("since_id is older than the 7-day search window")
+            reason = "; ".join(error_messages(body)) or "Bad Request"
+            if self.fields.rejects(body):
+                raise _FieldsRejected(f"X refused {self.fields.param}: {reason}")
+            raise QueryRejected(f"X rejected the request (HTTP 400): {reason}")
         raise SourceError(f"HTTP {resp.status_code} from X: {_problem(resp)}")
 
     # -- a whole search ------------------------------------------------------------------
@@ -236,92 +309,103 @@ class XClient:
         """All posts newer than ``since_id`` (and older than ``until_id``), newest first.
 
         Follows ``next_token`` until the result set is exhausted, or ``limit`` posts were
-        read. Each page goes to ``sink`` as it arrives (else into ``result.mentions``). On a
-        failure the pages read so far have been passed on and ``complete`` is False.
-        Raises :class:`CursorTooOld` when X refuses ``since_id`` as too old.
+        read. Each page goes to ``sink`` as it arrives (else into ``result.mentions``); the
+        run's gate is asked before each page. On a failure the pages read so far have been
+        passed on and ``complete`` is False
+        (``too_old`` when X refused ``since_id`` as older than its window). X refuses an ID
+        bound together with a time bound, so asking for both is a ``ValueError``.
         """
+        if start_time is not None and (since_id is not None or until_id is not None):
+            raise ValueError("X refuses since_id/until_id together with start_time")
         result = SearchResult()
-        params = search_params(query, self.page_size, self.authors)
+        if self.stopped:
+            result.error = self.stopped
+            return result
+        params: dict[str, str] = {"query": query, "max_results": str(self.page_size)}
         if since_id is not None:
             params["since_id"] = str(since_id)
         if until_id is not None:
             params["until_id"] = str(until_id)
         if start_time is not None:
             params["start_time"] = start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tokens: set[str] = set()
         while True:
             if limit is not None:
                 want = limit - result.count
                 params["max_results"] = str(max(10, min(self.page_size, want)))
+            first = result.requests == 0
             reason = self.gate.before_page() if self.gate is not None else None
             if reason is not None:
                 result.deferred, result.error = reason, f"search deferred: {reason}"
                 return result
             try:
-                body = self._get(params, result)
-            except CursorTooOld:
+                page = parse_page(self._get(params, result))
+            except CursorTooOld as exc:
+                result.error = str(exc)
                 if result.requests > 1 and result.count:
                     result.error = "X refused since_id in the middle of pagination"
-                    return result
-                raise
+                else:
+                    result.too_old = True
+                return result
+            except SpendingCapped as exc:
+                self.stopped = result.error = str(exc)
+                return result
             except SearchDeferred as exc:
                 result.deferred, result.error = exc.reason, str(exc)
                 return result
-            except SourceError as exc:
+            except QueryRejected as exc:
+                result.error = f"{exc} (query {query[:60]!r})"
+                result.rejected = first
+                return result
+            except (SourceError, MalformedPage) as exc:
                 result.error = str(exc)
                 return result
-            posts_before, users_before = result.posts_read, result.users_read
-            page = self._read_page(body, result)
             if limit is not None:
-                del page[limit - result.count :]
-            raw_meta = body.get("meta")
-            meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-            if result.newest_id is None and meta.get("newest_id"):
-                result.newest_id = int(meta["newest_id"])
-                result.newest_time = next(
-                    (m.created_at for m in page if m.id == result.newest_id), ""
-                )
-            if meta.get("oldest_id"):
-                oldest = int(meta["oldest_id"])
-                prev = result.oldest_id
-                result.oldest_id = oldest if prev is None else min(oldest, prev)
-            result.count += len(page)
+                del page.mentions[limit - result.count :]
+            self._account(page, result)
             try:
                 if sink is not None:
-                    sink(page)
+                    sink(page.mentions)
                 else:
-                    result.mentions.extend(page)
+                    result.mentions.extend(page.mentions)
             finally:
                 if self.gate is not None:
-                    self.gate.after_page(
-                        result.posts_read - posts_before, result.users_read - users_before
-                    )
+                    self.gate.after_page(page.posts, page.users)
+            if page.errors and not page.posts:
+                result.error = "X answered with errors only: " + "; ".join(page.errors)
+                return result
             if limit is not None and result.count >= limit:
                 result.complete = True
                 return result
-            token = meta.get("next_token")
+            token = page.next_token
             if not token:
                 result.complete = True
                 return result
-            params["next_token"] = str(token)
+            pages = len(tokens) + 1
+            if token in tokens or pages > result.posts_read:
+                why = "repeated a next_token" if token in tokens else "sent more pages than posts"
+                result.error = f"X {why}; query {query[:60]!r} stopped, nothing moved"
+                result.untrusted = True
+                return result
+            tokens.add(token)
+            params["next_token"] = token
 
     @staticmethod
-    def _read_page(body: dict[str, Any], result: SearchResult) -> list[Mention]:
-        raw_includes = body.get("includes")
-        includes: dict[str, Any] = raw_includes if isinstance(raw_includes, dict) else {}
-        users_list = includes.get("users") or []
-        users = {str(u.get("id")): u for u in users_list if isinstance(u, dict)}
-        result.users_read += len(users_list)
-        data = body.get("data") or []
-        for err in body.get("errors") or []:
-            if isinstance(err, dict):
-                result.warnings.append(
-                    f"X reported a partial error: {str(err.get('title', ''))[:100]}"
+    def _account(page: Page, result: SearchResult) -> None:
+        """Add one page's posts, users, malformed posts and warnings to ``result``."""
+        result.posts_read += page.posts
+        result.users_read += page.users
+        result.malformed += len(page.malformed)
+        result.warnings.extend(page.malformed)
+        result.warnings.extend(page.warnings)
+        if page.errors and page.posts:
+            result.warnings.extend(f"X reported a partial error: {e[:100]}" for e in page.errors)
+        result.count += len(page.mentions)
+        if page.ids:
+            top, bottom = max(page.ids), min(page.ids)
+            if result.newest_id is None or top > result.newest_id:
+                result.newest_id = top
+                result.newest_time = next(
+                    (m.created_at for m in page.mentions if m.id == top), ""
                 )
-        page: list[Mention] = []
-        for post in data:
-            if not isinstance(post, dict) or not str(post.get("id", "")).isdigit():
-                result.warnings.append("X returned a post without a numeric id; skipped")
-                continue
-            result.posts_read += 1
-            page.append(Mention.from_api(post, users))
-        return page
+            result.oldest_id = bottom if result.oldest_id is None else min(bottom, result.oldest_id)

@@ -9,6 +9,30 @@ from typing import Any
 from tests.fakes.http import FakeServer, Received, Reply
 
 WEBHOOK_PATH = "/services/T000/B000/XXXXsecretXXXX"
+#: What Slack refuses (facts.md; issue 9): more than 50 blocks, a section text over 3,000 or a
+#: header over 150 characters (``invalid_blocks``), and blocks holding more than 12,000
+#: characters in all (``msg_blocks_too_long``).
+MAX_BLOCKS, MAX_SECTION, MAX_HEADER, MAX_BLOCK_CHARS = 50, 3000, 150, 12000
+
+
+def _texts(block: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each text of a block with its own limit: a header's, a section's, its fields' (2,000)."""
+    limit = MAX_HEADER if block.get("type") == "header" else MAX_SECTION
+    texts = [(block["text"]["text"], limit)] if isinstance(block.get("text"), dict) else []
+    texts += [(f["text"], 2000) for f in block.get("fields") or []]
+    texts += [(e["text"], MAX_SECTION) for e in block.get("elements") or [] if "text" in e]
+    return texts
+
+
+def limits_violation(payload: dict[str, Any]) -> str | None:
+    """Slack's answer to a payload over its limits, or None."""
+    blocks = payload.get("blocks") or []
+    texts = [t for b in blocks for t in _texts(b)]
+    if len(blocks) > MAX_BLOCKS or any(len(text) > limit for text, limit in texts):
+        return "invalid_blocks"
+    if sum(len(text) for text, _ in texts) > MAX_BLOCK_CHARS:
+        return "msg_blocks_too_long"
+    return None
 
 
 class FakeSlack(FakeServer):
@@ -31,6 +55,9 @@ class FakeSlack(FakeServer):
             return Reply(404, "no_service")
         if req.headers.get("content-type", "").split(";")[0] != "application/json":
             return Reply(400, "invalid_payload")
+        refused = limits_violation(req.json())
+        if refused:
+            return Reply(400, refused)
         return self._record(req, Reply(200, "ok"))
 
     def then(self, *replies: Reply | Callable[[Received], Reply]) -> None:

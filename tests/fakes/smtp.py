@@ -20,6 +20,7 @@ class Received:
     rcpt_tos: list[str]
     message: EmailMessage
     raw: bytes
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def tweet_ids(self) -> list[int]:
@@ -33,9 +34,15 @@ class Received:
 
 @dataclass
 class FakeSmtp:
-    """``with FakeSmtp() as smtp:`` listens on 127.0.0.1; ``credentials`` turns on AUTH."""
+    """``with FakeSmtp() as smtp:`` listens on 127.0.0.1; ``credentials`` turns on AUTH.
+
+    Like many real servers it refuses (552) a message over 10,240,000 bytes (``size_limit``).
+    """
 
     credentials: tuple[str, str] | None = None
+    size_limit: int = 10_240_000
+    #: False: the server does not offer 8BITMIME (only 7-bit data may be sent to it).
+    eight_bit_mime: bool = True
     messages: list[Received] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
     failed_logins: int = 0
@@ -45,7 +52,15 @@ class FakeSmtp:
         raw = envelope.original_content or envelope.content
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg, raw))
+        self.messages.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                msg,
+                raw,
+                list(envelope.mail_options),
+            )
+        )
         return "250 Message accepted for delivery"
 
     def _authenticate(
@@ -65,9 +80,12 @@ class FakeSmtp:
         return [i for m in self.messages for i in m.tweet_ids]
 
     def __enter__(self) -> FakeSmtp:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {
+            "data_size_limit": self.size_limit,
+            "decode_data": not self.eight_bit_mime,  # aiosmtpd offers 8BITMIME unless it decodes
+        }
         if self.credentials is not None:
-            kwargs = {"authenticator": self._authenticate, "auth_require_tls": False}
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
         with socket.socket() as probe:  # aiosmtpd cannot listen on port 0
             probe.bind(("127.0.0.1", 0))
             self.port = int(probe.getsockname()[1])

@@ -21,6 +21,8 @@ class FakeTwilio(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[dict[str, str]] = []
+        #: Numbers that opted out (texted STOP): every message to them is 21610.
+        self.opted_out: set[str] = set()
 
     def default(self, req: Received) -> Reply:
         m = PATH.match(req.path)
@@ -32,8 +34,14 @@ class FakeTwilio(FakeServer):
         form = req.form()
         if not {"To", "From", "Body"} <= set(form):
             return error(400, 21604, "A 'To' phone number is required.")
+        if form["To"] in self.opted_out:
+            return error(400, 21610, "Attempt to send to unsubscribed recipient")
         self.sent.append(form)
         return Reply(201, {"sid": f"SM{len(self.sent):032d}", "status": "queued", **form})
+
+    def attempts(self, number: str) -> int:
+        """How many messages were tried to ``number`` (accepted or not)."""
+        return sum(1 for r in self.received if r.form().get("To") == number)
 
     def secrets(self) -> dict[str, Any]:
         return {

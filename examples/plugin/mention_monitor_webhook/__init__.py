@@ -29,8 +29,11 @@ class WebhookNotifier(Notifier[WebhookOptions]):
     type_name = "webhook"
 
     def _payload(self, digest: Digest) -> dict[str, object]:
+        # digest.title: "3 new mentions of Acme", or a spike alert's / quiet period's headline
         return {
             "watch": digest.watch,
+            "kind": digest.kind,
+            "title": digest.title,
             "count": digest.count,
             "mentions": [json.loads(m.to_json()) | {"url": m.url} for m in digest.mentions],
         }

@@ -1,8 +1,14 @@
 """Cursor, outbox and lease storage: one interface, SQLite and DynamoDB backends."""
 
-from mention_monitor.state.base import QueryState, RunState, StateStore, WatchState
+from mention_monitor.state.base import (
+    DeliveryClock,
+    QueryState,
+    RunState,
+    StateStore,
+    WatchState,
+)
 
-__all__ = ["QueryState", "RunState", "StateStore", "WatchState", "make_store"]
+__all__ = ["DeliveryClock", "QueryState", "RunState", "StateStore", "WatchState", "make_store"]
 
 
 def make_store(

@@ -1,4 +1,4 @@
-"""The store interface: public cursor/outbox/lease operations over small backend primitives."""
+"""The store interface: public cursor/outbox/lease/memory operations over backend primitives."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mention_monitor.models import Mention
+from mention_monitor.services import Memory, check_memory_entry
 
 # Control-record sort keys inside a watch.
 QUERY_PREFIX = "Q#"
 DELIVERY_PREFIX = "D#"
 MARK = "MARK"
 LEASE = "LEASE"
+SPIKE = "SPIKE"
+#: Expired outbox rows stay this long (unseen by delivery) before they are deleted, so that a
+#: notifier that was down past ``outbox_days`` is told what it lost instead of losing it silently.
+EXPIRED_KEPT_SECONDS = 7 * 86400
 
 #: The pseudo-watch that holds run-wide records; watch names are never empty.
 META = ""
@@ -33,6 +38,7 @@ class QueryState:
     ``pending_until``/``pending_top``: a later range [until, top] is stored too, but the gap
     (cursor, until) is still to be read (resumed with ``until_id``).
     ``started_at``: the query began with no posts at all; search from this time.
+    ``rejected``: X's message when it last refused the query itself (400), else empty.
     """
 
     cursor: int | None = None
@@ -42,9 +48,10 @@ class QueryState:
     pending_top: int | None = None
     pending_top_time: str = ""
     started_at: str = ""
+    rejected: str = ""
 
     def data(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "cursor_time": self.cursor_time,
             "query": self.query,
             "pending_until": self.pending_until,
@@ -52,6 +59,9 @@ class QueryState:
             "pending_top_time": self.pending_top_time,
             "started_at": self.started_at,
         }
+        if self.rejected:
+            out["rejected"] = self.rejected
+        return out
 
     @classmethod
     def from_record(cls, cursor: int | None, data: dict[str, Any]) -> QueryState:
@@ -66,7 +76,20 @@ class QueryState:
             pending_top=_int(data.get("pending_top")),
             pending_top_time=str(data.get("pending_top_time") or ""),
             started_at=str(data.get("started_at") or ""),
+            rejected=str(data.get("rejected") or ""),
         )
+
+
+@dataclass(frozen=True)
+class DeliveryClock:
+    """A scheduled notifier's clock, kept with its delivery cursor: ``due`` is the due time
+    (epoch seconds) of the last period it was sent, ``at`` when that happened."""
+
+    due: int | None = None
+    at: int | None = None
+
+    def data(self) -> dict[str, Any]:
+        return {k: v for k, v in (("due", self.due), ("at", self.at)) if v is not None}
 
 
 @dataclass
@@ -76,6 +99,9 @@ class WatchState:
     queries: dict[str, QueryState] = field(default_factory=dict)
     mark: int | None = None
     deliveries: dict[str, int] = field(default_factory=dict)
+    clocks: dict[str, DeliveryClock] = field(default_factory=dict)
+    #: Spike statistics: (version, data) of the watch's SPIKE record, if there is one.
+    spike: tuple[int, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,8 +153,17 @@ class StateStore(ABC):
         """The watch's control records (those whose key starts with ``prefix``)."""
 
     @abstractmethod
-    def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
-        """Write if the record is missing or its cursor is <= ``cursor``."""
+    def _put_forward(
+        self, watch: str, sk: str, cursor: int, data: dict[str, Any], due: int | None = None
+    ) -> bool:
+        """Write if the record is missing or its cursor is <= ``cursor``; with ``due``, also
+        only if the record has no due time or one <= ``due`` (``due`` is kept in ``data``)."""
+
+    @abstractmethod
+    def _put_replace(
+        self, watch: str, sk: str, expected: int, cursor: int, data: dict[str, Any]
+    ) -> bool:
+        """Write only if the record exists with exactly the cursor ``expected``."""
 
     @abstractmethod
     def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool: ...
@@ -153,6 +188,10 @@ class StateStore(ABC):
         rows; and the ID to go on above (``None`` when the range is exhausted)."""
 
     @abstractmethod
+    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        """Expired outbox mentions not yet deleted with above < id <= upto, ascending."""
+
+    @abstractmethod
     def _outbox_count(self, watch: str, now: int) -> int: ...
 
     @abstractmethod
@@ -160,6 +199,10 @@ class StateStore(ABC):
 
     @abstractmethod
     def _acquire(self, watch: str, owner: str, now: int, expires: int) -> bool: ...
+
+    @abstractmethod
+    def _renew(self, watch: str, owner: str, expires: int) -> bool:
+        """Set the lease's expiry if ``owner`` still holds it (expired or not); else False."""
 
     @abstractmethod
     def _release(self, watch: str, owner: str) -> None: ...
@@ -171,6 +214,23 @@ class StateStore(ABC):
     @abstractmethod
     def _put_authors(self, users: list[dict[str, Any]], fetched_at: int, expires_at: int) -> None:
         """Cache X user objects (replacing older copies)."""
+    # Notifier memory: (notifier, key) -> value, outside every watch.
+    @abstractmethod
+    def _mem_items(self, notifier: str) -> dict[str, str]: ...
+
+    @abstractmethod
+    def _mem_get(self, notifier: str, key: str) -> str | None: ...
+
+    @abstractmethod
+    def _mem_add(self, notifier: str, key: str, value: str) -> bool:
+        """Write only if the key is absent; True if this call wrote it."""
+
+    @abstractmethod
+    def _mem_put(self, notifier: str, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def _mem_remove(self, notifier: str, keys: list[str] | None) -> int:
+        """Delete the given keys (all of the notifier's when None); return how many were there."""
 
     # -- public API ----------------------------------------------------------------------
     def load(self, watch: str) -> WatchState:
@@ -181,9 +241,15 @@ class StateStore(ABC):
                     rec.cursor, rec.data
                 )
             elif rec.sk.startswith(DELIVERY_PREFIX) and rec.cursor is not None:
-                state.deliveries[rec.sk[len(DELIVERY_PREFIX) :]] = rec.cursor
+                name = rec.sk[len(DELIVERY_PREFIX) :]
+                state.deliveries[name] = rec.cursor
+                state.clocks[name] = DeliveryClock(
+                    _int(rec.data.get("due")), _int(rec.data.get("at"))
+                )
             elif rec.sk == MARK:
                 state.mark = rec.cursor
+            elif rec.sk == SPIKE and rec.cursor is not None:
+                state.spike = (rec.cursor, rec.data)
         return state
 
     def save_query(self, watch: str, key: str, state: QueryState) -> bool:
@@ -199,13 +265,36 @@ class StateStore(ABC):
         """Everything <= ``mark`` is in the outbox (the minimum over the watch's queries)."""
         return self._put_forward(watch, MARK, mark, {})
 
-    def init_delivery(self, watch: str, notifier: str, cursor: int) -> bool:
+    def init_delivery(
+        self, watch: str, notifier: str, cursor: int, clock: DeliveryClock | None = None
+    ) -> bool:
         """Give a new notifier its starting point (only if it has none)."""
-        return self._put_if_missing(watch, DELIVERY_PREFIX + notifier, cursor, {})
+        data = clock.data() if clock else {}
+        return self._put_if_missing(watch, DELIVERY_PREFIX + notifier, cursor, data)
 
-    def advance_delivery(self, watch: str, notifier: str, cursor: int) -> bool:
-        """Notifier accepted everything <= ``cursor``; forward only."""
-        return self._put_forward(watch, DELIVERY_PREFIX + notifier, cursor, {})
+    def advance_delivery(
+        self, watch: str, notifier: str, cursor: int, clock: DeliveryClock | None = None
+    ) -> bool:
+        """Notifier accepted everything <= ``cursor``; forward only.
+
+        A scheduled notifier's ``clock`` is written in the same conditional write: the due
+        time moves forward only, so a slower run can neither move the cursor back nor make
+        a period that was sent look unsent.
+        """
+        if clock is None or clock.due is None:
+            return self._put_forward(watch, DELIVERY_PREFIX + notifier, cursor, {})
+        return self._put_forward(
+            watch, DELIVERY_PREFIX + notifier, cursor, clock.data(), due=clock.due
+        )
+
+    def save_spike(
+        self, watch: str, version: int | None, data: dict[str, Any]
+    ) -> bool:
+        """Replace the watch's spike statistics if nobody wrote them since ``version`` was read
+        (``None``: there were none). The new version is ``version + 1``."""
+        if version is None:
+            return self._put_if_missing(watch, SPIKE, 1, data)
+        return self._put_replace(watch, SPIKE, version, version + 1, data)
 
     def store_mentions(self, watch: str, mentions: list[Mention], expires_at: int) -> int:
         unique = {m.id: m for m in mentions}
@@ -226,6 +315,11 @@ class StateStore(ABC):
 
     def acquire_lease(self, watch: str, owner: str, now: int, ttl: int) -> bool:
         return self._acquire(watch, owner, now, now + ttl)
+
+    def renew_lease(self, watch: str, owner: str, now: int, ttl: int) -> bool:
+        """Extend ``owner``'s lease to ``now + ttl``; False when another run has taken it since
+        (taking a lease overwrites its owner, and a finished run deletes it)."""
+        return self._renew(watch, owner, now + ttl)
 
     def release_lease(self, watch: str, owner: str) -> None:
         self._release(watch, owner)
@@ -291,6 +385,20 @@ class StateStore(ABC):
     def put_authors(self, users: list[dict[str, Any]], fetched_at: int, expires_at: int) -> None:
         if users:
             self._put_authors(users, fetched_at, expires_at)
+    def expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        """Mentions in (above, upto] that expired from the outbox (never delivered by whoever
+        is at ``above``), ascending: rows are kept :data:`EXPIRED_KEPT_SECONDS` past expiry."""
+        if upto <= above:
+            return []
+        return self._outbox_expired(watch, above, upto, now)
+
+    def memory(self, notifier: str) -> Memory:
+        """``notifier``'s key/value memory in this store (see :class:`~services.Memory`)."""
+        return NotifierMemory(self, notifier)
+
+    def forget(self, notifier: str) -> int:
+        """Clear everything ``notifier`` remembers; return how many keys there were."""
+        return self._mem_remove(notifier, None)
 
     def reset(self, watch: str, notifier: str | None = None) -> int:
         """Forget a notifier's delivery cursor, or everything about a watch."""
@@ -318,6 +426,7 @@ class StateStore(ABC):
                             "pending": [_s(q.pending_until), _s(q.pending_top)]
                             if q.pending_until is not None
                             else None,
+                            **({"rejected": q.rejected} if q.rejected else {}),
                         }
                         for k, q in st.queries.items()
                     },
@@ -330,8 +439,9 @@ class StateStore(ABC):
         return out
 
     def purge_expired(self, now: int) -> int:
-        """Delete outbox rows past their expiry; return how many. Reads already skip them, so
-        a backend whose database expires rows itself (DynamoDB TTL) keeps this no-op."""
+        """Delete outbox rows expired more than :data:`EXPIRED_KEPT_SECONDS` ago; return how
+        many. Reads already skip expired rows, so a backend whose database deletes rows itself
+        (DynamoDB TTL, set that much later) keeps this no-op."""
         return 0
 
     def init(self) -> str:
@@ -342,6 +452,10 @@ class StateStore(ABC):
         """Release connections."""
 
 
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float | str) and str(value) != "" else None
+
+
 def _s(value: int | None) -> str | None:
     """IDs as strings in JSON output, so JavaScript readers do not round them."""
     return None if value is None else str(value)
@@ -349,3 +463,28 @@ def _s(value: int | None) -> str | None:
 
 def dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+class NotifierMemory:
+    """:class:`~mention_monitor.services.Memory` for one notifier, kept in a :class:`StateStore`."""
+
+    def __init__(self, store: StateStore, notifier: str) -> None:
+        self._store = store
+        self._notifier = notifier
+
+    def get(self, key: str) -> str | None:
+        return self._store._mem_get(self._notifier, key)
+
+    def items(self) -> dict[str, str]:
+        return self._store._mem_items(self._notifier)
+
+    def add(self, key: str, value: str) -> bool:
+        check_memory_entry(key, value)
+        return self._store._mem_add(self._notifier, key, value)
+
+    def put(self, key: str, value: str) -> None:
+        check_memory_entry(key, value)
+        self._store._mem_put(self._notifier, key, value)
+
+    def remove(self, key: str) -> bool:
+        return self._store._mem_remove(self._notifier, [key]) > 0

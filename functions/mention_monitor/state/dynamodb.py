@@ -10,9 +10,11 @@ from typing import Any
 from mention_monitor import aws
 from mention_monitor.errors import StateError
 from mention_monitor.models import Mention
-from mention_monitor.state.base import LEASE, Record, StateStore, dumps
+from mention_monitor.state.base import EXPIRED_KEPT_SECONDS, LEASE, Record, StateStore, dumps
 
-PK, SK, TTL_ATTR = "pk", "sk", "expires_at"
+#: ``expires_at`` is the table's TTL attribute: DynamoDB deletes a row some time after it.
+#: ``until`` is when a mention leaves the outbox; TTL is set EXPIRED_KEPT_SECONDS later.
+PK, SK, TTL_ATTR, UNTIL = "pk", "sk", "expires_at", "until"
 KEY_SCHEMA = [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}]
 ATTRIBUTES = [
     {"AttributeName": PK, "AttributeType": "S"},
@@ -30,6 +32,14 @@ def _outbox_pk(watch: str) -> str:
     return f"O#{watch}"
 
 
+def _memory_pk(notifier: str) -> str:
+    return f"N#{notifier}"
+
+
+#: Partitions that belong to a watch (N#: a notifier's memory, U#: a cached author).
+WATCH_PREFIXES = ("W#", "O#")
+
+
 def _author_pk(user_id: str) -> str:
     return f"U#{user_id}"
 
@@ -40,6 +50,12 @@ BATCH_GET_MAX, BATCH_WRITE_MAX = 100, 25
 
 def _id_sk(tweet_id: int) -> str:
     return f"{tweet_id:0{ID_WIDTH}d}"
+
+
+def _until(item: dict[str, Any]) -> int:
+    """When an outbox item expires (rows written before ``until`` existed: their TTL)."""
+    attr = item.get(UNTIL) or item.get(TTL_ATTR) or {"N": "0"}
+    return int(Decimal(attr["N"]))
 
 
 class DynamoStore(StateStore):
@@ -141,13 +157,45 @@ class DynamoStore(StateStore):
             item["cursor"] = {"N": str(cursor)}
         return item
 
-    def _put_forward(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
+    def _put_forward(
+        self, watch: str, sk: str, cursor: int, data: dict[str, Any], due: int | None = None
+    ) -> bool:
+        # A slower run never moves a cursor back: it finds the cursor already past its own.
+        if due is None:
+            return self._conditional(
+                "put_item",
+                Item=self._item(watch, sk, cursor, data),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR attribute_not_exists(#c) OR #c <= :c"
+                ),
+                ExpressionAttributeNames={"#c": "cursor"},
+                ExpressionAttributeValues={":c": {"N": str(cursor)}},
+            )
+        # A scheduled notifier's due time moves with its cursor, in the same write and only
+        # forward: a run that sent an older period cannot mark the newer one unsent.
+        item = self._item(watch, sk, cursor, {**data, "due": due})
+        item["due"] = {"N": str(due)}
+        return self._conditional(
+            "put_item",
+            Item=item,
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR ((attribute_not_exists(#c) OR #c <= :c)"
+                " AND (attribute_not_exists(#d) OR #d <= :d))"
+            ),
+            ExpressionAttributeNames={"#c": "cursor", "#d": "due"},
+            ExpressionAttributeValues={":c": {"N": str(cursor)}, ":d": {"N": str(due)}},
+        )
+
+    def _put_replace(
+        self, watch: str, sk: str, expected: int, cursor: int, data: dict[str, Any]
+    ) -> bool:
+        # Compare-and-set: two runs that read the same version cannot both write the next one.
         return self._conditional(
             "put_item",
             Item=self._item(watch, sk, cursor, data),
-            ConditionExpression="attribute_not_exists(pk) OR attribute_not_exists(#c) OR #c <= :c",
+            ConditionExpression="#c = :old",
             ExpressionAttributeNames={"#c": "cursor"},
-            ExpressionAttributeValues={":c": {"N": str(cursor)}},
+            ExpressionAttributeValues={":old": {"N": str(expected)}},
         )
 
     def _put_if_missing(self, watch: str, sk: str, cursor: int, data: dict[str, Any]) -> bool:
@@ -198,7 +246,8 @@ class DynamoStore(StateStore):
                 SK: {"S": _id_sk(m.id)},
                 "tweet_id": {"N": str(m.id)},
                 "body": {"S": m.to_json()},
-                TTL_ATTR: {"N": str(expires_at)},
+                UNTIL: {"N": str(expires_at)},
+                TTL_ATTR: {"N": str(expires_at + EXPIRED_KEPT_SECONDS)},
             },
             "ConditionExpression": "attribute_not_exists(pk)",
         }
@@ -251,6 +300,20 @@ class DynamoStore(StateStore):
                 raise StateError(f"state: DynamoDB unreachable: {type(exc).__name__}") from None
         return self._put_outbox_one_by_one(watch, pending, expires_at)
 
+    def _outbox_range(self, watch: str, above: int, upto: int, *attrs: str) -> Any:
+        names = {f"#a{i}": a for i, a in enumerate((*attrs, UNTIL, TTL_ATTR))}
+        return self._query_all(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": {"S": _outbox_pk(watch)},
+                ":lo": {"S": _id_sk(above + 1)},
+                ":hi": {"S": _id_sk(upto)},
+            },
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+            ConsistentRead=True,
+        )
+
     def _outbox_page(
         self, watch: str, above: int, upto: int, now: int, limit: int
     ) -> tuple[list[Mention], int | None]:
@@ -266,21 +329,22 @@ class DynamoStore(StateStore):
             Limit=limit,
         )
         items = resp.get("Items", [])
-        page = [
-            Mention.from_json(i["body"]["S"])
-            for i in items
-            if int(Decimal(i.get(TTL_ATTR, {}).get("N", "0"))) > now
-        ]
+        page = [Mention.from_json(i["body"]["S"]) for i in items if _until(i) > now]
         more = "LastEvaluatedKey" in resp and items
         return page, (int(items[-1]["tweet_id"]["N"]) if more else None)
+
+    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
+        items = self._outbox_range(watch, above, upto, "body")
+        return [Mention.from_json(i["body"]["S"]) for i in items if _until(i) <= now]
 
     def _outbox_count(self, watch: str, now: int) -> int:
         items = self._query_all(
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": _outbox_pk(watch)}},
-            ProjectionExpression="expires_at",
+            ProjectionExpression="#u, #t",
+            ExpressionAttributeNames={"#u": UNTIL, "#t": TTL_ATTR},
         )
-        return sum(1 for i in items if int(i.get(TTL_ATTR, {}).get("N", "0")) > now)
+        return sum(1 for i in items if _until(i) > now)
 
     def _watches(self) -> list[str]:
         names: set[str] = set()
@@ -289,7 +353,7 @@ class DynamoStore(StateStore):
             resp = self._call("scan", **kwargs)
             for item in resp.get("Items", []):
                 pk = item[PK]["S"]
-                if pk.startswith(("W#", "O#")):  # not authors (U#)
+                if pk.startswith(WATCH_PREFIXES):
                     names.add(pk[2:])
             if "LastEvaluatedKey" not in resp:
                 return sorted(names)
@@ -310,6 +374,19 @@ class DynamoStore(StateStore):
             ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": owner}},
         )
 
+    def _renew(self, watch: str, owner: str, expires: int) -> bool:
+        # Timeline: this run took the lease, then ran long; if another run has taken it since
+        # (owner overwritten) or taken and released it (item gone), the condition fails and
+        # this run must not send: the other run loaded the delivery cursors after ours.
+        return self._conditional(
+            "update_item",
+            Key={PK: {"S": _control_pk(watch)}, SK: {"S": LEASE}},
+            UpdateExpression="SET lease_until = :until",
+            ConditionExpression="#o = :me",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues={":me": {"S": owner}, ":until": {"N": str(expires)}},
+        )
+
     def _release(self, watch: str, owner: str) -> None:
         self._conditional(
             "delete_item",
@@ -318,6 +395,46 @@ class DynamoStore(StateStore):
             ExpressionAttributeNames={"#o": "owner"},
             ExpressionAttributeValues={":me": {"S": owner}},
         )
+
+    # -- notifier memory -----------------------------------------------------------------
+    def _mem_key(self, notifier: str, key: str) -> dict[str, Any]:
+        return {PK: {"S": _memory_pk(notifier)}, SK: {"S": key}}
+
+    def _mem_items(self, notifier: str) -> dict[str, str]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": _memory_pk(notifier)}},
+            ConsistentRead=True,
+        )
+        return {i[SK]["S"]: i["value"]["S"] for i in items}
+
+    def _mem_get(self, notifier: str, key: str) -> str | None:
+        resp = self._call("get_item", Key=self._mem_key(notifier, key), ConsistentRead=True)
+        item = resp.get("Item")
+        return None if item is None else str(item["value"]["S"])
+
+    def _mem_add(self, notifier: str, key: str, value: str) -> bool:
+        # Two runs learning the same fact at once: the condition lets exactly one write it, and
+        # only that one reports it.
+        return self._conditional(
+            "put_item",
+            Item={**self._mem_key(notifier, key), "value": {"S": value}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def _mem_put(self, notifier: str, key: str, value: str) -> None:
+        self._call("put_item", Item={**self._mem_key(notifier, key), "value": {"S": value}})
+
+    def _mem_remove(self, notifier: str, keys: list[str] | None) -> int:
+        if keys is None:
+            keys = list(self._mem_items(notifier))
+        n = 0
+        for key in keys:
+            resp = self._call(
+                "delete_item", Key=self._mem_key(notifier, key), ReturnValues="ALL_OLD"
+            )
+            n += 1 if resp.get("Attributes") else 0
+        return n
 
     # -- authors -------------------------------------------------------------------------
     def _get_authors(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], int]]:

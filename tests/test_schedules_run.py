@@ -1,0 +1,285 @@
+"""Scheduled notifiers over weeks of simulated runs (the injected clock): exactly one digest per
+period, late and missed runs catch up, overlapping runs never send twice, and daylight-saving
+changes neither skip nor repeat a day."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+from typing import ClassVar
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mention_monitor.config import load_settings
+from mention_monitor.errors import DeliveryError
+from mention_monitor.models import Digest
+from mention_monitor.notifiers import DeliveryResult, Notifier, NotifierOptions
+from mention_monitor.state import make_store
+from tests.conftest import basic_config, run_monitor
+from tests.fakes.xapi import make_posts, server_error
+from tests.invariants import Ledger, assert_exactly_once, assert_read_once
+
+
+class Recorder(Notifier[NotifierOptions]):
+    """Records every digest with the (fake) time it was sent; fails while its name is down."""
+
+    type_name = "recorder"
+    sent: ClassVar[dict[str, list[tuple[int, Digest]]]] = {}
+    down: ClassVar[set[str]] = set()
+
+    def _deliver(self, digest: Digest) -> DeliveryResult:
+        if self.name in Recorder.down:
+            raise DeliveryError("provider down")
+        Recorder.sent.setdefault(self.name, []).append((int(self.services.clock.now()), digest))
+        return self.accepted(digest.mentions)
+
+
+@pytest.fixture
+def recorder(register_notifier):
+    Recorder.sent, Recorder.down = {}, set()
+    register_notifier("recorder", Recorder)
+    return Recorder
+
+
+NOTIFIERS = {
+    # name: (schedule, timezone): 02:30 falls in Berlin's DST gap and overlap; in New York the
+    # gap is at 02:30 and the overlap at 01:30.
+    "berlin_daily": ("daily 02:30", "Europe/Berlin"),
+    "ny_daily": ("daily 01:30", "America/New_York"),
+    "berlin_weekly": ("weekly sun 02:30", "Europe/Berlin"),
+    "ny_weekly": ("weekly sun 02:30", "America/New_York"),
+}
+
+
+def _config(tmp_path, fake_x, names=NOTIFIERS, send_empty=True):
+    tables = "\n".join(
+        f"""
+        [notifiers.{name}]
+        type = "recorder"
+        schedule = "{schedule}"
+        timezone = "{tz}"
+        send_empty = {"true" if send_empty else "false"}
+        """
+        for name, (schedule, tz) in names.items()
+    )
+    notify = "[" + ", ".join(f'"{n}"' for n in [*names, "now"]) + "]"
+    tables += '\n[notifiers.now]\ntype = "recorder"\n'
+    return basic_config(tmp_path, fake_x.url, notify=notify, notifiers=tables, first_run="latest")
+
+
+def _dues(schedule: str, tz: str, start: datetime, end: datetime) -> list[datetime]:
+    """Due times the plain way: one local date (or Sunday) after another, each one's wall time
+    in ``tz`` (first occurrence if doubled, after the gap if missing)."""
+    kind, *rest = schedule.split()
+    hh, mm = map(int, rest[-1].split(":"))
+    zone = ZoneInfo(tz)
+    day: date = (start - timedelta(days=8)).date()
+    out = []
+    while day <= end.date() + timedelta(days=1):
+        if kind == "daily" or day.weekday() == 6:
+            due = datetime.combine(day, time(hh, mm), zone).astimezone(UTC)
+            if start < due <= end:
+                out.append(due)
+        day += timedelta(days=1)
+    return out
+
+
+def _expected_sends(dues: list[datetime], runs: list[tuple[int, bool]]) -> list[int]:
+    """The first run at or after each due time at which the notifier was up (periods whose
+    runs all came after the next due time merge into one digest)."""
+    sends: list[int] = []
+    for due in dues:
+        t = next((r for r, up in runs if r >= due.timestamp() and up), None)
+        if t is not None and (not sends or sends[-1] != t):
+            sends.append(t)
+    return sends
+
+
+@pytest.mark.parametrize("start", [datetime(2026, 3, 1, 0, 7, tzinfo=UTC),
+                                   datetime(2026, 10, 10, 0, 7, tzinfo=UTC)],
+                         ids=["spring", "autumn"])
+def test_thirty_days_of_runs_one_digest_per_period(tmp_path, fake_x, clock, bearer, recorder, start):
+    settings = load_settings(_config(tmp_path, fake_x))
+    store = make_store("sqlite", path=":memory:")  # weeks of runs in seconds
+    ledger = Ledger()
+    clock.t = start.timestamp()
+    end = start + timedelta(days=30)
+    posts_until = end - timedelta(days=8)  # the weekly notifiers deliver everything by the end
+    next_id, expected = 1_000, set()
+    runs: dict[str, list[tuple[int, bool]]] = {n: [] for n in NOTIFIERS}
+    hour = 0
+    while clock.now() < end.timestamp():  # a run every two hours, at minute 7
+        day, at = divmod(hour, 24)
+        hour += 2
+        now = datetime.fromtimestamp(clock.now(), UTC)
+        # posts every sixth hour, none on days 3 and 17 (quiet days)
+        if hour > 2 and now < posts_until and at % 6 == 0 and day not in (3, 17):
+            created = (now - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+            posts = make_posts(2, first_id=next_id, created_at=created)
+            fake_x.add_posts(posts)
+            expected |= {int(p["id"]) for p in posts}
+            next_id += 10
+        missed = day == 5 and 0 <= at < 12  # the scheduler missed 12 runs
+        late = day == 12 and 0 <= at < 9  # a late run: nothing between 00:07 and 09:07 UTC
+        held = day == 8 and at in (0, 2, 4)  # overlapping: another run holds the lease
+        down = day in (20, 21) and at < 16  # berlin_daily's provider is down at its due time
+        Recorder.down = {"berlin_daily"} if down else set()
+        if held:
+            assert store.acquire_lease("Acme", "someone-else", int(clock.now()), 60)
+        if not (missed or late):
+            summary = run_monitor(settings, store, clock)
+            skipped = "skipped" in summary["watches"]["Acme"]
+            assert skipped == held, summary
+            for name in NOTIFIERS:
+                runs[name].append((int(clock.now()), not skipped and not (down and name == "berlin_daily")))
+            sent = [n for n in NOTIFIERS if summary["watches"]["Acme"]["delivered"].get(n)]
+            if sent or any(n in summary["watches"]["Acme"]["failed"] for n in NOTIFIERS):
+                # an overlapping second run in the same period sends nothing more
+                again = run_monitor(settings, store, clock)
+                assert all(again["watches"]["Acme"]["delivered"][n] == 0 for n in NOTIFIERS)
+            ledger.check_cursors_forward(store, "Acme")
+        if held:
+            store.release_lease("Acme", "someone-else")
+        clock.t += 7200
+    store.close()
+
+    first_run = runs["berlin_daily"][0][0]
+    for name, (schedule, tz) in NOTIFIERS.items():
+        got = recorder.sent.get(name, [])
+        times = [t for t, _ in got]
+        dues = _dues(schedule, tz, datetime.fromtimestamp(first_run, UTC), end)
+        assert times == _expected_sends(dues, runs[name]), name
+        # never two digests in one period: each send time follows a different due time
+        periods = [max(d for d in dues if d.timestamp() <= t) for t in times]
+        assert len(set(periods)) == len(periods), name
+        # every mention exactly once, across digests (send_empty notes carry none)
+        ids = [m.id for _, d in got for m in d.mentions]
+        assert_exactly_once(ids, expected, name)
+        for _, d in got:
+            if d.mentions:
+                assert d.period is not None and d.period.total == d.count
+                assert sum(n for _, n in d.period.buckets) == d.count
+            else:
+                assert d.headline.startswith("No new mentions of Acme since "), d.headline
+    # the daily notifiers sent one digest per local day (quiet days as notes), the DST days
+    # included, except where a missed/late run or the outage merged two days into one
+    for name in ("berlin_daily", "ny_daily"):
+        tz = ZoneInfo(NOTIFIERS[name][1])
+        days = Counter(
+            datetime.fromtimestamp(t, UTC).astimezone(tz).date() for t, _ in recorder.sent[name]
+        )
+        assert max(days.values()) == 1, name
+        assert len(days) >= 27, (name, len(days))
+        quiet = [d for _, d in recorder.sent[name] if not d.mentions]
+        assert len(quiet) >= 1, name  # the quiet days (3 and 17) read differently
+    assert_exactly_once(
+        [m.id for _, d in recorder.sent["now"] for m in d.mentions], expected, "now"
+    )
+    assert_read_once(fake_x.served_ids)
+
+
+def test_send_empty_sends_a_note_on_a_quiet_day_and_nothing_without_it(
+    tmp_path, fake_x, clock, bearer, recorder
+):
+    names = {"quiet_note": ("daily 09:00", "Europe/Berlin")}
+    settings = load_settings(_config(tmp_path, fake_x, names))
+    other = {"silent": ("daily 09:00", "Europe/Berlin")}
+    (tmp_path / "b").mkdir()
+    settings_silent = load_settings(_config(tmp_path / "b", fake_x, other, send_empty=False))
+    store = make_store("sqlite", path=settings.state.path)
+    store2 = make_store("sqlite", path=settings_silent.state.path)
+    clock.t = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()  # Monday 13:00 in Berlin
+    for day in range(3):
+        clock.t += 86400 if day else 0
+        run_monitor(settings, store, clock)
+        run_monitor(settings_silent, store2, clock)
+    # Tuesday 13:00 and Wednesday 13:00: each quiet day's digest went out once, as a note
+    (t1, d1), (t2, d2) = recorder.sent["quiet_note"]
+    assert d1.headline == "No new mentions of Acme since Mon 23 Nov 13:00 CET"
+    assert d2.headline == "No new mentions of Acme since Tue 24 Nov 13:00 CET"
+    assert d1.mentions == () and t2 - t1 == 86400
+    assert "silent" not in recorder.sent
+    clock.t += 1800
+    s = run_monitor(settings, store, clock)  # same period: nothing more
+    assert s["watches"]["Acme"]["delivered"]["quiet_note"] == 0
+    assert len(recorder.sent["quiet_note"]) == 2
+    assert s["watches"]["Acme"]["waiting"]["quiet_note"] == "2026-11-26T08:00:00+00:00"
+    # Thursday's due run cannot read X: it does not claim a quiet day; the next run does
+    clock.t += 86400 - 1800
+    fake_x.then(*[server_error(503)] * 3)
+    s = run_monitor(settings, store, clock)
+    assert "search" in s["watches"]["Acme"]["failed"] and len(recorder.sent["quiet_note"]) == 2
+    clock.t += 900
+    run_monitor(settings, store, clock)
+    assert recorder.sent["quiet_note"][-1][1].headline == (
+        "No new mentions of Acme since Wed 25 Nov 13:00 CET"
+    )
+    store.close()
+    store2.close()
+
+
+def test_a_notifier_down_at_its_due_time_catches_up_without_sending_twice(
+    tmp_path, fake_x, clock, bearer, recorder
+):
+    names = {"daily": ("daily 09:00", "UTC")}
+    settings = load_settings(_config(tmp_path, fake_x, names, send_empty=False))
+    store = make_store("sqlite", path=settings.state.path)
+    clock.t = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
+    run_monitor(settings, store, clock)  # first run: remembers where X is
+    fake_x.add_posts(make_posts(5, first_id=500, created_at="2026-11-23T08:30:00Z"))
+    clock.t += 3600  # 09:00: due, but the provider is down
+    Recorder.down = {"daily"}
+    s = run_monitor(settings, store, clock)
+    assert s["watches"]["Acme"]["failed"] == {"daily": "provider down"}
+    assert store.load("Acme").deliveries["daily"] < 500  # neither cursor nor due moved
+    fake_x.add_posts(make_posts(3, first_id=600, created_at="2026-11-23T09:10:00Z"))
+    clock.t += 900
+    Recorder.down = set()
+    s = run_monitor(settings, store, clock)  # 09:15: up again, the period goes out now
+    assert s["watches"]["Acme"]["delivered"]["daily"] == 8
+    for _ in range(4):  # the rest of the period: nothing more
+        clock.t += 900
+        s = run_monitor(settings, store, clock)
+        assert s["watches"]["Acme"]["delivered"]["daily"] == 0
+        assert s["watches"]["Acme"]["waiting"]["daily"] == "2026-11-24T09:00:00+00:00"
+    assert [len(d.mentions) for _, d in recorder.sent["daily"]] == [8]
+    assert recorder.sent["daily"][0][0] == datetime(2026, 11, 23, 9, 15, tzinfo=UTC).timestamp()
+    store.close()
+
+
+def test_a_digest_cut_short_keeps_its_period_due_and_sends_the_rest_next_run(
+    tmp_path, fake_x, clock, bearer, register_notifier
+):
+    class Half(Notifier[NotifierOptions]):
+        type_name = "half"
+        got: ClassVar[list[list[int]]] = []
+
+        def _deliver(self, digest: Digest) -> DeliveryResult:
+            if len(Half.got) == 0 and digest.count > 1:
+                half = list(digest.mentions[: digest.count // 2])
+                Half.got.append([m.id for m in half])
+                result = self.accepted(half)
+                result.error = "failed half way"
+                return result
+            Half.got.append([m.id for m in digest.mentions])
+            return self.accepted(digest.mentions)
+
+    register_notifier("half", Half)
+    cfg = basic_config(
+        tmp_path, fake_x.url, notify='["h"]', first_run="latest",
+        notifiers='[notifiers.h]\ntype = "half"\nschedule = "daily 09:00"\n',
+    )
+    settings = load_settings(cfg)
+    store = make_store("sqlite", path=settings.state.path)
+    clock.t = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
+    run_monitor(settings, store, clock)
+    fake_x.add_posts(make_posts(6, first_id=100))
+    clock.t += 3600 + 60
+    run_monitor(settings, store, clock)  # 09:01: half of it accepted
+    clock.t += 900
+    run_monitor(settings, store, clock)  # 09:16: the rest, same period
+    clock.t += 900
+    run_monitor(settings, store, clock)  # 09:31: nothing
+    assert Half.got == [[100, 101, 102], [103, 104, 105]]
+    store.close()

@@ -168,14 +168,20 @@ def simulate(runs: int = 12) -> dict[str, Any]:
         tmp.cleanup()
 
 
-def estimate(sim: dict[str, Any], run_seconds: float, run_source: str) -> dict[str, Any]:
+def estimate(
+    sim: dict[str, Any],
+    run_seconds: float,
+    run_source: str,
+    users_per_mention: float | None = None,
+) -> dict[str, Any]:
+    """``users_per_mention``: user objects read per mention with the author cache (figure 9);
+    without it, one per mention (the ceiling: ``authors = "expand"``, every author distinct)."""
     runs_month = DAYS * 24 * 60 // SCHEDULE_MIN
     mentions_month = MENTIONS_PER_DAY * DAYS
     mem_mb, mem_source = template_memory_mb()
-    # Each post is read once (figure 1). One user object per mention is the ceiling: every
-    # author distinct, or X's best-effort per-UTC-day de-duplication not applied.
+    # Each post is read once (figure 1).
     posts_month = mentions_month * sim["posts_read"] / max(sim["found"], 1)
-    users_month = posts_month
+    users_month = posts_month * (1.0 if users_per_mention is None else users_per_mention)
     billed_s = math.ceil(run_seconds * 1000) / 1000
     # One read per warm container per TTL; runs are further apart than the TTL, so each run
     # reads once (a cold container reads once too).
@@ -195,6 +201,7 @@ def estimate(sim: dict[str, Any], run_seconds: float, run_source: str) -> dict[s
         "mentions_month": mentions_month,
         "posts_month": posts_month,
         "users_month": users_month,
+        "users_measured": users_per_mention is not None,
         "mem_mb": mem_mb,
         "mem_source": mem_source,
         "billed_s": billed_s,
@@ -221,8 +228,13 @@ def report(sim: dict[str, Any], est: dict[str, Any]) -> str:
             f"{'X posts':<16} {est['posts_month']:>9,.0f} reads x ${X_POST}/post "
             f"{p['X posts']:>12.2f} USD   (each post read once: figure 1)",
             f"{'X users':<16} {est['users_month']:>9,.0f} reads x ${X_USER}/user "
-            f"{p['X users']:>12.2f} USD   (ceiling: one author object per mention, all authors "
-            "distinct; X de-duplicates per UTC day best-effort, so repeat authors cost less)",
+            f"{p['X users']:>12.2f} USD   ("
+            + (
+                "authors = \"cache\": user objects per mention measured over 30 days of "
+                "Zipf-distributed authors, figure 9)"
+                if est["users_measured"]
+                else "ceiling: one author object per mention, all authors distinct)"
+            ),
             f"{'Lambda arm64':<16} {est['runs_month']:>9,} x {est['billed_s']:.3f}s x "
             f"{est['mem_mb']} MB {p['Lambda']:>10.4f} USD   ($0.0000133334/GB-s + $0.20/1M "
             f"requests; run time = {est['run_source']}; memory: {est['mem_source']})",

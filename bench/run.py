@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__)
     ap.add_argument(
         "--only", nargs="+",
-        choices=["efficiency", "coldstart", "throughput", "cost", "sentiment"],
+        choices=[
+            "efficiency", "coldstart", "throughput", "cost", "sentiment",
+            "watches", "starvation", "memory", "authors",
+        ],
     )
     ap.add_argument("--reps", type=int, default=7, help="cold starts of each kind (median)")
     ap.add_argument("--mentions", type=int, default=10_000, help="throughput burst size")
@@ -54,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.reps, args.mentions = 3, 2_000
-    parts = args.only or ["efficiency", "coldstart", "throughput", "cost", "sentiment"]
+    parts = args.only or [
+        "efficiency", "coldstart", "throughput", "authors", "cost", "sentiment",
+        "watches", "starvation", "memory",
+    ]
     local_aws_env()  # dummy credentials; nothing reaches AWS or the internet
     _quiet_logs()
     command = " ".join(["python3 -m bench", *(sys.argv[1:] if argv is None else argv)])
@@ -89,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         print("3. Throughput")
         print(throughput.report(tp) + "\n", flush=True)
 
+    authors: dict[str, Any] | None = None
+    if "authors" in parts:
+        from bench import scale
+
+        authors = scale.authors(days=7 if args.quick else 30)
+        results["authors"] = authors
+        print("9. Authors read (expand vs cache)")
+        print(scale.authors_report(authors) + "\n", flush=True)
+
     if "cost" in parts:
         from bench import cost
 
@@ -102,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             source = "cold-start median above (every run assumed cold)"
         else:
             run_s, source = 1.0, "1 s assumed (cold start not measured)"
-        est = cost.estimate(sim, run_s, source)
+        per_mention = None
+        if authors is not None:
+            per_mention = authors["cache"]["users_read"] / max(authors["cache"]["mentions"], 1)
+        est = cost.estimate(sim, run_s, source, per_mention)
         results["cost"] = {"simulation": sim, "estimate": est}
         print("4. Cost (monthly estimate)")
         print(cost.report(sim, est) + "\n")
@@ -114,6 +132,32 @@ def main(argv: list[str] | None = None) -> int:
         results["sentiment"] = sent
         print("5. Sentiment (VADER, only with [sentiment] enabled = true)")
         print(sentiment.report(sent) + "\n", flush=True)
+
+    if "watches" in parts:
+        from bench import scale
+
+        rows = scale.watches((1, 100) if args.quick else (1, 100, 450))
+        results["watches"] = rows
+        print("6. Watches (one query each) up to X's rate limit")
+        print(scale.watches_report(rows) + "\n", flush=True)
+
+    if "starvation" in parts:
+        from bench import scale
+
+        starve = scale.starvation()
+        results["starvation"] = starve
+        print("7. Starvation (a budget for about 10 of 50 watches a run)")
+        print(scale.starvation_report(starve) + "\n", flush=True)
+
+    if "memory" in parts:
+        from bench import scale
+
+        sizes = (2_000, 20_000) if args.quick else (10_000, 100_000)
+        with open(os.devnull, "w", encoding="utf-8") as null, contextlib.redirect_stderr(null):
+            mem = scale.memory(sizes)
+        results["memory"] = mem
+        print("8. Memory of a burst (peak RSS)")
+        print(scale.memory_report(mem) + "\n", flush=True)
 
     print(f"bench finished in {time.perf_counter() - started:.0f}s")
     if args.json:

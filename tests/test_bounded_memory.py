@@ -8,11 +8,10 @@ import tracemalloc
 
 from mention_monitor.config import load_settings
 from mention_monitor.notifiers import Notifier
-from mention_monitor.state import StateStore
-from mention_monitor.state import base
+from mention_monitor.state import StateStore, base, make_store
 from tests.conftest import FakeClock, basic_config, run_monitor
 from tests.fakes.xapi import FakeX, make_posts, server_error
-from tests.scale import (  # noqa: F401 - backend is a fixture
+from tests.scale import (
     backend,
     delivered_by_watch,
     multi_config,
@@ -89,14 +88,15 @@ def test_delivery_reads_the_outbox_in_chunks_once_for_every_notifier(
     )
     run_cfg(cfg, clock)
     pages: list[int] = []
-    real = type(open_store(load_settings(cfg)))._outbox_page
+    store_type = type(open_store(load_settings(cfg)))
+    real = store_type._outbox_rows
 
     def page(self, watch, above, upto, now, limit):
         got, after = real(self, watch, above, upto, now, limit)
         pages.append(len(got))
         return got, after
 
-    monkeypatch.setattr(type(open_store(load_settings(cfg))), "_outbox_page", page)
+    monkeypatch.setattr(store_type, "_outbox_rows", page)
     monkeypatch.setattr(base, "OUTBOX_CHUNK", 50)
     fake_x.add_posts(make_posts(234, first_id=10_000, text=term(0)))
     s = run_cfg(cfg, clock)
@@ -142,3 +142,30 @@ def test_a_burst_ten_times_larger_does_not_raise_the_peak_by_half(
     large = _peak_of_a_burst(tmp_path / "large", 10_000)
     capsys.readouterr()  # the console digests
     assert large < 1.5 * small, (small, large)
+
+
+def test_dynamodb_reads_the_outbox_only_in_chunks(tmp_path, fake_x, clock, bearer, moto_aws):
+    """Every query of an outbox partition during a run asks for one chunk (``Limit``): no
+    read loads a whole backlog, expired rows included."""
+    import boto3
+
+    from tests.fakes.aws import moto_for_threads
+
+    moto_for_threads()
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    queries: list[dict] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.Query", lambda params, **_: queries.append(dict(params))
+    )
+    cfg = multi_config(tmp_path, fake_x.url, 1, backend="dynamodb", page_size=100)
+    settings = load_settings(cfg)
+    store = make_store("dynamodb", table=settings.state.table, client=client)
+    store.init()
+    fake_x.add_posts(make_posts(5, first_id=100, text=term(0)))
+    run_monitor(settings, store, clock)
+    fake_x.add_posts(make_posts(1_234, first_id=10_000, text=term(0)))
+    queries.clear()
+    s = run_monitor(settings, store, clock)
+    assert s["watches"]["W000"]["delivered"] == {"out": 1_234}
+    outbox = [q for q in queries if q["ExpressionAttributeValues"][":pk"]["S"].startswith("O#")]
+    assert len(outbox) == 3 and all(q["Limit"] == base.OUTBOX_CHUNK for q in outbox)

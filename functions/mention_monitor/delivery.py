@@ -77,23 +77,24 @@ class Delivery:
     #: One lock per notifier: a notifier sends one digest at a time across the run's workers.
     locks: Mapping[str, threading.Lock] | None = None
 
-    def backlog(self, above: int) -> Iterator[Mention]:
-        """Outbox mentions in (above, mark], ascending, read in chunks."""
+    def backlog(self, above: int) -> Iterator[tuple[Mention, bool]]:
+        """Outbox rows in (above, mark], ascending, read in chunks, each with whether it
+        expired before delivery (dry runs add what their searches found)."""
         if self.mark is None or self.mark <= above:
             return
         seen: set[int] = set()
-        for page in self.store.iter_pending(self.watch, above, self.mark, self.now):
-            for m in page:
+        for rows in self.store.iter_rows(self.watch, above, self.mark, self.now):
+            for m, expired in rows:
                 if self.dry_run:
                     seen.add(m.id)
-                yield m
+                yield m, expired
         if self.dry_run and self.collected:
             for m in sorted(self.collected.values(), key=lambda m: m.id):
                 if above < m.id <= self.mark and m.id not in seen:
-                    yield m
+                    yield m, False
 
     def pending(self, cursor: int) -> list[Mention]:
-        return list(self.backlog(cursor))
+        return [m for m, expired in self.backlog(cursor) if not expired]
 
     def deliver(
         self, name: str, notifier: Notifier[Any], cursor: int, clock: DeliveryClock | None = None
@@ -118,9 +119,12 @@ class Delivery:
                 picks.append(pick)
         if not picks:
             return
-        for m in self.backlog(min(p.cursor for p in picks)):
+        for m, expired in self.backlog(min(p.cursor for p in picks)):
             for pick in picks:
-                pick.add(m)
+                if expired:
+                    pick.add_lost(m)
+                else:
+                    pick.add(m)
         for pick in picks:
             self._send(pick)
 
@@ -172,10 +176,7 @@ class Delivery:
                 self.result.would_deliver = {}
             self.result.would_deliver[name] = pick.total
             return
-        lost = []
-        if self.mark is not None:
-            lost = self.store.expired(self.watch, cursor, self.mark, self.now)
-        if not lost:
+        if not pick.lost:
             if clock is None and not pick.total:
                 # Only mentions its routing rules filter out: pass them (nothing to send).
                 if pick.first is not None and self.mark is not None:
@@ -198,14 +199,13 @@ class Delivery:
         target = self.mark if whole else sent.delivered_through
         target = cursor if target is None or target < cursor else target
         reasons = [] if sent.ok else [redact(sent.error or "failed")]
-        if lost:
+        if pick.lost:
             # Gone for good: the cursor passes them (so they are reported once), but never a
             # mention still pending below them. Only those its rules let through are missed.
-            below = [m.id for m in lost if pick.first is None or m.id < pick.first]
-            target = max(target, below[-1]) if below else target
-            missed = [m.id for m in lost if notifier.options.allows(m)]
-            if missed:
-                reasons.insert(0, self._lost(name, missed))
+            if pick.lost_below is not None:
+                target = max(target, pick.lost_below)
+            if pick.missed_ids is not None:
+                reasons.insert(0, self._lost(name, pick.missed, pick.missed_ids))
         # A scheduled period counts as sent only when all of it was accepted.
         if clock is not None and due is not None and sent.ok:
             clock = DeliveryClock(due, self.now)
@@ -221,9 +221,9 @@ class Delivery:
             self.result.failed[name] = reason
             log.warning("notifier %s failed for %s: %s", name, self.watch, reason)
 
-    def _lost(self, name: str, ids: list[int]) -> str:
-        span = f"ID {ids[0]}" if len(ids) == 1 else f"IDs {ids[0]}..{ids[-1]}"
+    def _lost(self, name: str, count: int, ids: tuple[int, int]) -> str:
+        span = f"ID {ids[0]}" if count == 1 else f"IDs {ids[0]}..{ids[1]}"
         return (
-            f"{len(ids)} mention(s) ({span}) expired from the outbox before {name} delivered "
+            f"{count} mention(s) ({span}) expired from the outbox before {name} delivered "
             f"them (state.outbox_days = {self.outbox_days:g}); they will not be sent"
         )

@@ -27,7 +27,24 @@ class Pick:
     #: The lowest pending ID (passing the rules or not), and how many pass them.
     first: int | None = None
     total: int = 0
+    #: Mentions that expired before this notifier got them: any at all, the highest one below
+    #: ``first`` (the cursor may pass it), and how many its rules let through (first, last ID).
+    lost: bool = False
+    lost_below: int | None = None
+    missed: int = 0
+    missed_ids: tuple[int, int] | None = None
     _heap: list[tuple[int, int, Mention]] = field(default_factory=list)
+
+    def add_lost(self, m: Mention) -> None:
+        """An expired row above the cursor (rows arrive in ascending ID order)."""
+        if m.id <= self.cursor:
+            return
+        self.lost = True
+        if self.first is None:
+            self.lost_below = m.id
+        if self.notifier.options.allows(m):
+            self.missed += 1
+            self.missed_ids = (self.missed_ids[0] if self.missed_ids else m.id, m.id)
 
     def add(self, m: Mention) -> None:
         if m.id <= self.cursor:

@@ -181,15 +181,12 @@ class StateStore(ABC):
         """Store mentions not yet stored; return how many were new."""
 
     @abstractmethod
-    def _outbox_page(
+    def _outbox_rows(
         self, watch: str, above: int, upto: int, now: int, limit: int
-    ) -> tuple[list[Mention], int | None]:
-        """Unexpired outbox mentions with above < id <= upto, ascending, from at most ``limit``
-        rows; and the ID to go on above (``None`` when the range is exhausted)."""
-
-    @abstractmethod
-    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
-        """Expired outbox mentions not yet deleted with above < id <= upto, ascending."""
+    ) -> tuple[list[tuple[Mention, bool]], int | None]:
+        """Outbox rows with above < id <= upto, ascending, at most ``limit``, each with whether
+        it expired (expired rows are kept a while, see :data:`EXPIRED_KEPT_SECONDS`); and the
+        ID to go on above (``None`` when the range is exhausted)."""
 
     @abstractmethod
     def _outbox_count(self, watch: str, now: int) -> int: ...
@@ -300,13 +297,23 @@ class StateStore(ABC):
         unique = {m.id: m for m in mentions}
         return self._put_outbox(watch, list(unique.values()), expires_at) if unique else 0
 
+    def iter_rows(
+        self, watch: str, above: int, upto: int, now: int, chunk: int | None = None
+    ) -> Iterator[list[tuple[Mention, bool]]]:
+        """Outbox rows in (above, upto], ascending, in chunks (bounded memory), each with
+        whether it expired before it was delivered."""
+        after: int | None = above
+        while after is not None and after < upto:
+            rows, after = self._outbox_rows(watch, after, upto, now, chunk or OUTBOX_CHUNK)
+            if rows:
+                yield rows
+
     def iter_pending(
         self, watch: str, above: int, upto: int, now: int, chunk: int | None = None
     ) -> Iterator[list[Mention]]:
-        """Outbox mentions with above < id <= upto in ascending chunks (bounded memory)."""
-        after: int | None = above
-        while after is not None and after < upto:
-            page, after = self._outbox_page(watch, after, upto, now, chunk or OUTBOX_CHUNK)
+        """Unexpired outbox mentions in (above, upto], in ascending chunks."""
+        for rows in self.iter_rows(watch, above, upto, now, chunk):
+            page = [m for m, expired in rows if not expired]
             if page:
                 yield page
 
@@ -388,9 +395,8 @@ class StateStore(ABC):
     def expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
         """Mentions in (above, upto] that expired from the outbox (never delivered by whoever
         is at ``above``), ascending: rows are kept :data:`EXPIRED_KEPT_SECONDS` past expiry."""
-        if upto <= above:
-            return []
-        return self._outbox_expired(watch, above, upto, now)
+        rows = self.iter_rows(watch, above, upto, now)
+        return [m for chunk in rows for m, expired in chunk if expired]
 
     def memory(self, notifier: str) -> Memory:
         """``notifier``'s key/value memory in this store (see :class:`~services.Memory`)."""

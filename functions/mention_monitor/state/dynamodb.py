@@ -300,23 +300,9 @@ class DynamoStore(StateStore):
                 raise StateError(f"state: DynamoDB unreachable: {type(exc).__name__}") from None
         return self._put_outbox_one_by_one(watch, pending, expires_at)
 
-    def _outbox_range(self, watch: str, above: int, upto: int, *attrs: str) -> Any:
-        names = {f"#a{i}": a for i, a in enumerate((*attrs, UNTIL, TTL_ATTR))}
-        return self._query_all(
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": {"S": _outbox_pk(watch)},
-                ":lo": {"S": _id_sk(above + 1)},
-                ":hi": {"S": _id_sk(upto)},
-            },
-            ProjectionExpression=", ".join(names),
-            ExpressionAttributeNames=names,
-            ConsistentRead=True,
-        )
-
-    def _outbox_page(
+    def _outbox_rows(
         self, watch: str, above: int, upto: int, now: int, limit: int
-    ) -> tuple[list[Mention], int | None]:
+    ) -> tuple[list[tuple[Mention, bool]], int | None]:
         resp = self._call(
             "query",
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -329,13 +315,9 @@ class DynamoStore(StateStore):
             Limit=limit,
         )
         items = resp.get("Items", [])
-        page = [Mention.from_json(i["body"]["S"]) for i in items if _until(i) > now]
+        rows = [(Mention.from_json(i["body"]["S"]), _until(i) <= now) for i in items]
         more = "LastEvaluatedKey" in resp and items
-        return page, (int(items[-1]["tweet_id"]["N"]) if more else None)
-
-    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
-        items = self._outbox_range(watch, above, upto, "body")
-        return [Mention.from_json(i["body"]["S"]) for i in items if _until(i) <= now]
+        return rows, (int(items[-1]["tweet_id"]["N"]) if more else None)
 
     def _outbox_count(self, watch: str, now: int) -> int:
         items = self._query_all(

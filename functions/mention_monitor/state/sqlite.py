@@ -176,24 +176,16 @@ class SqliteStore(StateStore):
             [(watch, m.id, m.to_json(), expires_at) for m in mentions],
         )
 
-    def _outbox_page(
+    def _outbox_rows(
         self, watch: str, above: int, upto: int, now: int, limit: int
-    ) -> tuple[list[Mention], int | None]:
+    ) -> tuple[list[tuple[Mention, bool]], int | None]:
         rows = self._exec(
             "SELECT tweet_id, body, expires_at FROM outbox WHERE watch = ? AND tweet_id > ? "
             "AND tweet_id <= ? ORDER BY tweet_id LIMIT ?",
             (watch, above, upto, limit),
         ).rows
-        page = [Mention.from_json(body) for _, body, expires in rows if expires > now]
-        return page, (int(rows[-1][0]) if len(rows) == limit else None)
-
-    def _outbox_expired(self, watch: str, above: int, upto: int, now: int) -> list[Mention]:
-        rows = self._exec(
-            "SELECT body FROM outbox WHERE watch = ? AND tweet_id > ? AND tweet_id <= ? "
-            "AND expires_at <= ? ORDER BY tweet_id",
-            (watch, above, upto, now),
-        )
-        return [Mention.from_json(body) for (body,) in rows]
+        out = [(Mention.from_json(body), expires <= now) for _, body, expires in rows]
+        return out, (int(rows[-1][0]) if len(rows) == limit else None)
 
     def _outbox_count(self, watch: str, now: int) -> int:
         rows = self._exec(

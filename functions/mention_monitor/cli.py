@@ -85,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    """One JSON line on stdout, inert on a terminal (X's and providers' words are in it)."""
+    from mention_monitor.logs import inert_json
+
+    sys.stdout.write(inert_json(json.dumps(obj, ensure_ascii=False, separators=(",", ":"))) + "\n")
     sys.stdout.flush()
 
 
@@ -238,14 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, SecretsError) as exc:
-        from mention_monitor.logs import redact
+        from mention_monitor.logs import inert_line, redact
 
-        sys.stderr.write(f"mention-monitor: {redact(str(exc))}\n")
+        sys.stderr.write(f"mention-monitor: {inert_line(redact(str(exc)))}\n")
         return EXIT_CONFIG
     except MonitorError as exc:  # StateError, SourceError, ...: safe messages, masked anyway
-        from mention_monitor.logs import redact
+        from mention_monitor.logs import inert_line, redact
 
-        sys.stderr.write(f"mention-monitor: {redact(str(exc))}\n")
+        sys.stderr.write(f"mention-monitor: {inert_line(redact(str(exc)))}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

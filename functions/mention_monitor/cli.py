@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings=settings,
             store=store,
             secrets=secrets,
-            notifiers=build_notifiers(settings, secrets, store=store),
+            notifiers=build_notifiers(settings, secrets, store=store, dry_run=args.dry_run),
             dry_run=args.dry_run,
         )
         summary = run_once(ctx)
@@ -155,11 +155,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from mention_monitor.query import plan_queries
     from mention_monitor.ratecheck import rate_share, template_schedule
     from mention_monitor.report import check_report
-    from mention_monitor.wiring import secret_provider
+    from mention_monitor.wiring import require_notifier_regions, secret_provider
 
     settings = _settings(args)
     secrets = secret_provider(settings)
     queries = plan_queries(settings)
+    require_notifier_regions(settings)  # what `run` would refuse, `check` refuses too
     secrets.require(settings.required_secret_keys())
     rejected = _rejected_queries(settings, queries)
     report = check_report(settings, secrets, queries, rejected)

@@ -22,6 +22,7 @@ from mention_monitor.notifiers import (
     clean_digest,
 )
 from mention_monitor.notifiers.render import POST_TEXT_CHARS, render_html, render_text, subject
+from mention_monitor.notifiers.text import clean_line
 
 #: RFC 5322 with CRLF line endings, and every body part 7-bit clean: text that is not short
 #: ASCII lines goes quoted-printable or base64, never raw 8-bit to a server that did not offer
@@ -232,7 +233,7 @@ class SmtpEmailNotifier(_EmailNotifier[SmtpEmailOptions]):
                 else str(exc.smtp_error)
             )
             raise DeliveryError(
-                f"SMTP server {where} answered {exc.smtp_code}: {text[:200]}"
+                f"SMTP server {where} answered {exc.smtp_code}: {clean_line(text, 200)}"
             ) from None
         except smtplib.SMTPException as exc:
             raise DeliveryError(f"SMTP to {where} failed: {type(exc).__name__}") from None

@@ -32,6 +32,7 @@ from mention_monitor.notifiers.render import (
     subject,
 )
 from mention_monitor.notifiers.summary import alert_text, slack_period_blocks
+from mention_monitor.notifiers.text import clean_line
 
 
 def escape(text: str) -> str:
@@ -238,7 +239,7 @@ class SlackNotifier(Notifier[SlackOptions]):
 
         def check(resp: requests.Response) -> None:
             if resp.status_code != 200:
-                reason = (resp.text or "").strip()[:200]
+                reason = clean_line(resp.text or "", 200)
                 raise DeliveryError(f"Slack refused the message: HTTP {resp.status_code} {reason}")
 
         policy.call(

@@ -28,6 +28,7 @@ from mention_monitor.notifiers import (
     clean_digest,
 )
 from mention_monitor.notifiers.render import followers as followers_text
+from mention_monitor.notifiers.text import clean_line
 
 log = logging.getLogger(__name__)
 
@@ -396,7 +397,7 @@ class TwilioSmsNotifier(_SmsNotifier[TwilioSmsOptions]):
         if resp.status_code in (200, 201):
             return str(body.get("sid", ""))
         code = body.get("code")
-        message = mask_numbers(str(body.get("message", "")))[:160]
+        message = mask_numbers(clean_line(str(body.get("message", ""))))[:160]
         if code == 20429:  # "too many requests" inside another status: always safe to retry
             raise Retry("Twilio rate limit (20429)")
         if code == 21610:

@@ -74,6 +74,43 @@ def test_aws_backend_without_region_is_one_line_exit_2(
     )
 
 
+SES_NOTIFIER = """
+[x]
+source = "replay"
+replay_dir = "{replay}"
+[state]
+path = "{tmp}/state.db"
+[[watches]]
+name = "Acme"
+terms = ["acme"]
+first_run = "backfill"
+notify = ["mail"]
+[notifiers.mail]
+type = "email-ses"
+sender = "m@example.com"
+recipients = ["a@example.com"]
+"""
+
+
+def test_aws_notifier_without_region_check_and_run_say_so_a_dry_run_needs_none(
+    tmp_path, no_region, capsys
+):
+    """``check`` refuses what ``run`` would (one line, exit 2); a dry run sends nothing and
+    needs nothing of its notifiers, so it runs."""
+    replay = REPO / "examples" / "recorded"
+    cfg = toml_config(tmp_path, SES_NOTIFIER.format(replay=replay, tmp=tmp_path))
+    expected = (
+        "mention-monitor: aws: notifiers.mail (type 'email-ses') needs an AWS region: set "
+        "AWS_REGION (or AWS_DEFAULT_REGION, or region in your AWS profile)\n"
+    )
+    for command in (["check"], ["run"]):
+        assert main([*command, "--config", str(cfg)]) == 2
+        assert one_line(capsys.readouterr().err) == expected
+    assert main(["run", "--dry-run", "--config", str(cfg)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["watches"]["Acme"]["would_deliver"] == {"mail": 12}
+
+
 @pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
 def test_region_from_aws_region_or_aws_default_region(
     tmp_path, no_region, moto_aws, monkeypatch, capsys, variable

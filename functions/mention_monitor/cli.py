@@ -85,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    """One JSON line on stdout, inert on a terminal (X's and providers' words are in it)."""
+    from mention_monitor.logs import inert_json
+
+    sys.stdout.write(inert_json(json.dumps(obj, ensure_ascii=False, separators=(",", ":"))) + "\n")
     sys.stdout.flush()
 
 
@@ -112,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings=settings,
             store=store,
             secrets=secrets,
-            notifiers=build_notifiers(settings, secrets, store=store),
+            notifiers=build_notifiers(settings, secrets, store=store, dry_run=args.dry_run),
             dry_run=args.dry_run,
         )
         summary = run_once(ctx)
@@ -152,11 +155,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from mention_monitor.query import plan_queries
     from mention_monitor.ratecheck import rate_share, template_schedule
     from mention_monitor.report import check_report
-    from mention_monitor.wiring import secret_provider
+    from mention_monitor.wiring import require_notifier_regions, secret_provider
 
     settings = _settings(args)
     secrets = secret_provider(settings)
     queries = plan_queries(settings)
+    require_notifier_regions(settings)  # what `run` would refuse, `check` refuses too
     secrets.require(settings.required_secret_keys())
     rejected = _rejected_queries(settings, queries)
     report = check_report(settings, secrets, queries, rejected)
@@ -238,14 +242,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, SecretsError) as exc:
-        from mention_monitor.logs import redact
+        from mention_monitor.logs import inert_line, redact
 
-        sys.stderr.write(f"mention-monitor: {redact(str(exc))}\n")
+        sys.stderr.write(f"mention-monitor: {inert_line(redact(str(exc)))}\n")
         return EXIT_CONFIG
     except MonitorError as exc:  # StateError, SourceError, ...: safe messages, masked anyway
-        from mention_monitor.logs import redact
+        from mention_monitor.logs import inert_line, redact
 
-        sys.stderr.write(f"mention-monitor: {redact(str(exc))}\n")
+        sys.stderr.write(f"mention-monitor: {inert_line(redact(str(exc)))}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

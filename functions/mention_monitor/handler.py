@@ -21,6 +21,8 @@ from mention_monitor.errors import ConfigError, MonitorError
 from mention_monitor.logs import (
     LAMBDA_LOGGER,
     configure_logging,
+    inert_json,
+    inert_line,
     redact,
     reset_lambda_context,
     unexpected,
@@ -148,7 +150,7 @@ def masked_errors(fn: Handler) -> Handler:
         except RunFailed:
             raise
         except MonitorError as exc:  # raised on purpose: a safe message, masked all the same
-            exc.args = (redact(str(exc)),)
+            exc.args = (inert_line(redact(str(exc))),)
             raise exc.with_traceback(None) from None
         except Exception as exc:
             log.error("unexpected error", exc_info=True)  # masked by the log formatter
@@ -181,5 +183,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     emit_metrics(summary)
     log.info("run finished", extra={"summary": summary})
     if not result.ok:
-        raise RunFailed(redact(f"mention-monitor run failed: {json.dumps(result.failures)}"))
+        failures = json.dumps(result.failures, ensure_ascii=False)
+        raise RunFailed(inert_json(redact(f"mention-monitor run failed: {failures}")))
     return summary

@@ -76,23 +76,49 @@ def redact(text: str) -> str:
     return SECRETS.redact(text)
 
 
+#: What a terminal acts on or a log viewer reorders, beyond what JSON escapes itself (C0):
+#: DEL, C1 controls (``\x9b`` is CSI), line and paragraph separators, bidi embeddings,
+#: overrides and isolates, and lone surrogates (no UTF-8 encoder writes those).
+_LIVE = (0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
+         *range(0x2066, 0x206A), *range(0xD800, 0xE000))
+_AS_JSON_ESCAPE = {c: f"\\u{c:04x}" for c in _LIVE}
+_AS_TEXT_ESCAPE = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    **{c: f"\\u{c:04x}" for c in _LIVE if c > 0xFF},
+}
+
+
+def inert_json(line: str) -> str:
+    """A JSON text (``ensure_ascii=False``) safe for a terminal or a log: the characters of
+    :data:`_LIVE` become ``\\uXXXX`` escapes. They only occur inside strings, so it is the
+    same JSON; JSON already escapes C0 controls."""
+    return line.translate(_AS_JSON_ESCAPE)
+
+
+def inert_line(text: str) -> str:
+    """One line of plain text safe for a terminal or a log: whitespace runs folded to one
+    space, every other control, bidi control or lone surrogate shown as an escape."""
+    return " ".join(text.split()).translate(_AS_TEXT_ESCAPE)
+
+
 def unexpected(exc: BaseException) -> str:
     """One masked line for an exception nobody raised on purpose: its type and message
-    (masked first, then folded onto one line and cut)."""
-    text = " ".join(redact(str(exc)).split())[:500]
+    (masked first, then folded onto one inert line and cut)."""
+    text = inert_line(redact(str(exc)))[:500]
     name = type(exc).__name__
     return f"unexpected error: {name}: {text}" if text else f"unexpected error: {name}"
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter, with a final pass over the whole line that masks secret values.
+    """Powertools' JSON formatter, with a final pass over the whole line that masks secret values
+    and escapes what a terminal or log viewer would act on (:func:`inert_json`).
 
     The pass runs on the serialised line, so the message, ``extra`` fields, the exception text
     and the structured ``stack_trace`` are all covered.
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return inert_json(redact(super().format(record)))
 
 
 #: The one formatter: every handler below uses it, so the Lambda context keys that

@@ -12,23 +12,34 @@ from mention_monitor.secrets import SecretProvider, make_secret_provider
 from mention_monitor.state import StateStore, make_store
 
 
+def require_notifier_regions(settings: Settings) -> None:
+    """A one-line ConfigError if a used notifier sends through AWS and no region is set."""
+    for name in settings.used_notifiers():
+        options = settings.notifier_options(name)
+        if get_notifier_class(options.type).uses_aws:
+            aws.require_region(f"notifiers.{name} (type {options.type!r})")
+
+
 def build_notifiers(
     settings: Settings,
     secrets: SecretReader,
     services: Services | None = None,
     store: StateStore | None = None,
+    *,
+    dry_run: bool = False,
 ) -> dict[str, Notifier[Any]]:
     """One notifier object per notifier some watch sends to.
 
     With a ``store`` (and no ``services``), each notifier's memory is kept in that store.
+    A dry run sends nothing, so it needs nothing of the notifiers (no region either).
     """
+    if not dry_run:
+        require_notifier_regions(settings)
     services = services or (Services(memory=store.memory) if store is not None else Services())
     out: dict[str, Notifier[Any]] = {}
     for name in settings.used_notifiers():
         options = settings.notifier_options(name)
         cls = get_notifier_class(options.type)
-        if cls.uses_aws:
-            aws.require_region(f"notifiers.{name} (type {options.type!r})")
         out[name] = cls(name, options, secrets, services)
     return out
 

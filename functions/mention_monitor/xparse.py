@@ -15,6 +15,8 @@ _ID = re.compile(r"[0-9]{1,19}")
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: C0 and C1 controls, DEL, bidi embeddings, overrides and isolates: not in a message we show.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _OLD_SINCE_ID = re.compile(r"'since_id' must be a (?:tweet|post) id created after")
 MESSAGE_MAX = 300
 
@@ -28,6 +30,11 @@ def clean(value: str) -> str:
     if _SURROGATE.search(value) is None:
         return value
     return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def one_line(value: str) -> str:
+    """X's words for a report: cleaned, on one line, without control or bidi characters."""
+    return " ".join(_CONTROLS.sub(" ", clean(value)).split())
 
 
 def decode_entities(text: str) -> str:
@@ -151,7 +158,8 @@ def parse_author(user: Any) -> tuple[str, str, int]:
 
 def error_messages(body: Any) -> list[str]:
     """X's own words from an answer: each ``errors[].message`` (or detail/title), else the
-    problem's ``title: detail``; cleaned and cut, never anything of our request."""
+    problem's ``title: detail``; cleaned, one line (:func:`one_line`) and cut, never anything
+    of our request."""
     if not isinstance(body, dict):
         return []
     out: list[str] = []
@@ -162,13 +170,13 @@ def error_messages(body: Any) -> list[str]:
                 (err[k] for k in ("message", "detail", "title") if isinstance(err.get(k), str)),
                 "",
             )
-            if text:
-                out.append(clean(text)[:MESSAGE_MAX])
+            if one_line(text):
+                out.append(one_line(text)[:MESSAGE_MAX])
     if not out:
         parts = [body.get(k) for k in ("title", "detail")]
         text = ": ".join(dict.fromkeys(p for p in parts if isinstance(p, str) and p))
-        if text:
-            out.append(clean(text)[:MESSAGE_MAX])
+        if one_line(text):
+            out.append(one_line(text)[:MESSAGE_MAX])
     return list(dict.fromkeys(out))
 
 

@@ -206,8 +206,10 @@ class Delivery:
             missed = [m.id for m in lost if notifier.options.allows(m)]
             if missed:
                 reasons.insert(0, self._lost(name, missed))
-        # A scheduled period counts as sent only when all of it was accepted.
-        if clock is not None and due is not None and sent.ok:
+        # A scheduled period counts as sent once all of it was accepted, or every mention it
+        # shows was (an SMS that reached some numbers): the cursor passed it all, and a later
+        # run in the period must not call it quiet.
+        if clock is not None and due is not None and whole:
             clock = DeliveryClock(due, self.now)
         if target > cursor or (clock is not None and clock.due == due):
             args = (target,) if clock is None else (target, clock)

@@ -331,3 +331,30 @@ def test_a_digest_some_numbers_took_ends_its_period_and_is_not_called_quiet_late
     finally:
         twilio.stop()
         store.close()
+
+
+def test_file_names_carry_the_runs_clock_not_the_machines(tmp_path, fake_x, clock, bearer):
+    """Simulated days write files named for the simulated time (the injected clock)."""
+    cfg = basic_config(
+        tmp_path, fake_x.url, notify='["out"]', first_run="latest",
+        notifiers=f"""
+            [notifiers.out]
+            type = "file"
+            directory = "{tmp_path / 'out'}"
+            schedule = "daily 09:00"
+            send_empty = true
+        """,
+    )
+    settings = load_settings(cfg)
+    store = make_store("sqlite", path=settings.state.path)
+    clock.t = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
+    run_monitor(settings, store, clock)
+    fake_x.add_posts(make_posts(2, first_id=100, created_at="2026-11-23T08:30:00Z"))
+    for _ in range(2):
+        clock.t += 86400
+        run_monitor(settings, store, clock)
+    store.close()
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == [
+        "Acme-20261124T080000Z-100-101.json",
+        "Acme-20261125T080000Z-empty.json",
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,7 @@ class FileNotifier(Notifier[FileOptions]):
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DeliveryError(f"cannot create {directory}: {exc.strerror}") from None
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = self.services.clock.utcnow().strftime("%Y%m%dT%H%M%SZ")  # the run's clock
         if digest.is_alert:
             base = f"{_safe(digest.watch)}-{stamp}-spike"
         elif not digest.mentions:

@@ -92,6 +92,25 @@ def run_monitor(
     return run_once(ctx).to_dict()
 
 
+def registry_leftovers() -> set[str]:
+    """Notifier types registered in code (not loaded from an installed plugin's entry point)."""
+    from importlib.metadata import entry_points
+
+    plugins = {ep.name for ep in entry_points(group=registry.ENTRY_POINT_GROUP)}
+    return set(registry._registered) - plugins
+
+
+@pytest.fixture(autouse=True)
+def _no_notifier_type_left_behind() -> Iterator[None]:
+    """A test that registers a notifier type removes it again (use ``register_notifier``)."""
+    before = registry_leftovers()
+    yield
+    left = registry_leftovers() - before
+    for name in left:
+        registry.unregister(name)
+    assert not left, f"notifier type(s) left registered by the test: {sorted(left)}"
+
+
 @pytest.fixture
 def register_notifier() -> Iterator[Callable[[str, type[Notifier[Any]]], None]]:
     """Register notifier types for one test; they are removed again afterwards."""

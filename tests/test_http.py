@@ -185,3 +185,40 @@ def test_results_serialise_to_the_json_summary():
     assert summary.failures == {"Busy": {"slack": busy.failed["slack"]}}
     dry = RunSummary({"Q": WatchResult(would_deliver={"out": 2})}, dry_run=True).to_dict()
     assert dry["dry_run"] is True and dry["watches"]["Q"]["would_deliver"] == {"out": 2}
+
+
+def test_retry_backoff_and_retry_after_are_written_once():
+    """No hand-written retry loop creeps back into X, Slack, Twilio or the user lookup: only
+    http.py imports tenacity or reads Retry-After; every HTTP call to those services goes
+    through ``HttpPolicy.call``; only the clock sleeps for real."""
+    import re
+
+    from tests.conftest import REPO
+
+    sources = {
+        p.relative_to(REPO).as_posix(): p.read_text(encoding="utf-8")
+        for root in ("functions/mention_monitor", "notifiers")
+        for p in (REPO / root).rglob("*.py")
+        if "mention_monitor/notifiers/" not in p.relative_to(REPO).as_posix()
+    }
+    assert len(sources) > 40
+    for name, text in sources.items():
+        if name != "functions/mention_monitor/http.py":
+            assert not re.search(r"^\s*(import|from) tenacity", text, re.M), name
+            assert "retry-after" not in text.lower(), name
+        if name != "functions/mention_monitor/clock.py":
+            assert "time.sleep" not in text, name
+    callers = {
+        "functions/mention_monitor/xsource.py": "self.session.get(",
+        "functions/mention_monitor/authors.py": "session.get(",
+        "notifiers/slack.py": "session.post(",
+        "notifiers/sms.py": "session.post(",
+    }
+    for name, call in callers.items():
+        text = sources[name]
+        assert ".call(" in text and ("HttpPolicy(" in text or ".policy(" in text), name
+        # the request itself is the ``send`` handed to the policy, never made outside it
+        for line in (ln for ln in text.splitlines() if call in ln):
+            assert "lambda timeout" in line or "timeout=timeout" in line, (name, line)
+    http_users = [n for n, t in sources.items() if re.search(r"session\.(get|post|request)\(", t)]
+    assert sorted(http_users) == sorted(callers)

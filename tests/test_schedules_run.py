@@ -17,6 +17,7 @@ from mention_monitor.models import Digest
 from mention_monitor.notifiers import DeliveryResult, Notifier, NotifierOptions
 from mention_monitor.state import make_store
 from tests.conftest import basic_config, run_monitor
+from tests.fakes.twilio import FakeTwilio
 from tests.fakes.xapi import make_posts, server_error
 from tests.invariants import Ledger, assert_exactly_once, assert_read_once
 
@@ -283,3 +284,77 @@ def test_a_digest_cut_short_keeps_its_period_due_and_sends_the_rest_next_run(
     run_monitor(settings, store, clock)  # 09:31: nothing
     assert Half.got == [[100, 101, 102], [103, 104, 105]]
     store.close()
+
+
+def test_a_digest_some_numbers_took_ends_its_period_and_is_not_called_quiet_later(
+    tmp_path, fake_x, clock, bearer, monkeypatch
+):
+    """An SMS digest one number took (the other opted out) moved the cursor over the period:
+    the period is sent, so a later run in it sends no "No new mentions ..." note."""
+    twilio = FakeTwilio().start()
+    for key, value in twilio.secrets().items():
+        monkeypatch.setenv(key, value)
+    twilio.opted_out = {"+15551230001"}
+    cfg = basic_config(
+        tmp_path, fake_x.url, notify='["sms"]', first_run="latest",
+        notifiers=f"""
+            [notifiers.sms]
+            type = "sms-twilio"
+            schedule = "daily 09:00"
+            send_empty = true
+            from_number = "+15550009999"
+            phone_numbers = ["+15551230001", "+15551230002"]
+            api_base = "{twilio.url}"
+            backoff_seconds = 0
+        """,
+    )
+    settings = load_settings(cfg)
+    store = make_store("sqlite", path=settings.state.path)
+    try:
+        clock.t = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
+        run_monitor(settings, store, clock)
+        fake_x.add_posts(make_posts(3, first_id=100, created_at="2026-11-23T08:30:00Z"))
+        clock.t += 3600 + 60
+        s = run_monitor(settings, store, clock)  # 09:01: one number takes it
+        assert s["watches"]["Acme"]["delivered"] == {"sms": 3}
+        assert "+1…0001: recipient opted out" in s["watches"]["Acme"]["failed"]["sms"]
+        for _ in range(3):  # the rest of the day: the period was sent
+            clock.t += 900
+            s = run_monitor(settings, store, clock)
+            assert s["ok"] and s["watches"]["Acme"]["delivered"] == {"sms": 0}
+            assert s["watches"]["Acme"]["waiting"] == {"sms": "2026-11-24T09:00:00+00:00"}
+        # one text, the period's digest, to the number that can receive it; no note after it
+        assert [(f["To"], f["Body"].split(".")[0]) for f in twilio.sent] == [
+            ("+15551230002", "3 new mentions of Acme (peak 3 at 08:30)")
+        ]
+        assert twilio.attempts("+15551230001") == 1
+    finally:
+        twilio.stop()
+        store.close()
+
+
+def test_file_names_carry_the_runs_clock_not_the_machines(tmp_path, fake_x, clock, bearer):
+    """Simulated days write files named for the simulated time (the injected clock)."""
+    cfg = basic_config(
+        tmp_path, fake_x.url, notify='["out"]', first_run="latest",
+        notifiers=f"""
+            [notifiers.out]
+            type = "file"
+            directory = "{tmp_path / 'out'}"
+            schedule = "daily 09:00"
+            send_empty = true
+        """,
+    )
+    settings = load_settings(cfg)
+    store = make_store("sqlite", path=settings.state.path)
+    clock.t = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
+    run_monitor(settings, store, clock)
+    fake_x.add_posts(make_posts(2, first_id=100, created_at="2026-11-23T08:30:00Z"))
+    for _ in range(2):
+        clock.t += 86400
+        run_monitor(settings, store, clock)
+    store.close()
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == [
+        "Acme-20261124T080000Z-100-101.json",
+        "Acme-20261125T080000Z-empty.json",
+    ]

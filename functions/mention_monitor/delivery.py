@@ -206,8 +206,10 @@ class Delivery:
                 target = max(target, pick.lost_below)
             if pick.missed_ids is not None:
                 reasons.insert(0, self._lost(name, pick.missed, pick.missed_ids))
-        # A scheduled period counts as sent only when all of it was accepted.
-        if clock is not None and due is not None and sent.ok:
+        # A scheduled period counts as sent once all of it was accepted, or every mention it
+        # shows was (an SMS that reached some numbers): the cursor passed it all, and a later
+        # run in the period must not call it quiet.
+        if clock is not None and due is not None and whole:
             clock = DeliveryClock(due, self.now)
         if target > cursor or (clock is not None and clock.due == due):
             args = (target,) if clock is None else (target, clock)

@@ -20,7 +20,6 @@ _THIRD_PARTY = (
     "s3transfer",
     "requests_oauthlib",
     "oauthlib",
-    "responses",
 )
 
 

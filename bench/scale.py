@@ -265,7 +265,10 @@ def memory(sizes: tuple[int, ...] = (10_000, 100_000)) -> dict[str, Any]:
                 )
                 cfg = d / "monitor.toml"
                 cfg.write_text(
-                    f'log_level = "WARNING"\n[x]\napi_base = "{x.url}"\n[state]\n{state}\n'
+                    # the time budget is no limit here: moto writes about 400 mentions a
+                    # second, and this figure is the memory of the whole burst in one run
+                    f'log_level = "WARNING"\ntime_budget_seconds = 3600\n[x]\n'
+                    f'api_base = "{x.url}"\n[state]\n{state}\nlease_seconds = 4000\n'
                     '[secrets]\nbackend = "env"\n[[watches]]\nname = "Acme"\nterms = ["acme"]\n'
                     'notify = ["console"]\n[notifiers.console]\ntype = "console"\n'
                     'stream = "stderr"\n',

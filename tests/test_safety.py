@@ -151,6 +151,30 @@ def test_secret_with_a_stray_cr_in_lambda(tmp_path, fake_x, monkeypatch):
     assert fake_x.searches[0].headers["authorization"] == f"Bearer {TOKEN}"
 
 
+def test_secret_with_a_stray_cr_in_secrets_manager_through_the_handler(
+    tmp_path, fake_x, moto_aws, monkeypatch, capfd
+):
+    """The deployed shape: the token pasted into Secrets Manager with a trailing CR LF, read by
+    the Lambda handler with DynamoDB state. The header carries the token alone, and neither
+    the summary nor the log shows it."""
+    import boto3
+
+    boto3.client("secretsmanager").create_secret(
+        Name="mm/creds", SecretString=json.dumps({"x_bearer_token": TOKEN + "\r\n"})
+    )
+    DynamoStore("mm-state").init()
+    fake_x.add_posts(make_posts(2, first_id=700))
+    cfg = config(tmp_path, fake_x.url, "dynamodb")
+    cfg.write_text(cfg.read_text() + '\n[secrets]\nbackend = "aws"\naws_secret_id = "mm/creds"\n')
+    monkeypatch.setenv("MENTION_MONITOR_CONFIG", str(cfg))
+    summary = handler_mod.handler({}, FakeLambdaContext())
+    assert summary["ok"] is True and summary["watches"]["Acme"]["found"] == 2
+    assert fake_x.searches[0].headers["authorization"] == f"Bearer {TOKEN}"
+    assert files(tmp_path / "out") == [700, 701]
+    out, err = capfd.readouterr()
+    assert TOKEN not in out + err + json.dumps(summary)
+
+
 # -- 10. Lease and budget --------------------------------------------------------------------
 @pytest.fixture
 def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:

@@ -18,7 +18,7 @@ from tests.conftest import FakeClock, basic_config, delivered_ids, run_monitor, 
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import FakeTwilio
-from tests.fakes.xapi import FakeX, make_posts, real_reply
+from tests.fakes.xapi import FIELDS_PARAMS, FakeX, make_posts, real_reply, unknown_fields
 from tests.test_xparse import POST_LISTS, REAL, as_typed
 
 ENTITY_TERMS = ("&amp;", "&lt;", "&gt;")
@@ -267,6 +267,40 @@ def test_error_400_unknown_param(tmp_path, clock, bearer):
         assert first.query["post.fields"] == "created_at,lang,public_metrics,note_post,author_id"
         assert second.query["tweet.fields"] == "created_at,lang,public_metrics,note_tweet,author_id"
         assert "post.fields" not in second.query and clock.sleeps == []
+        fake_x.add_posts(make_posts(2, first_id=300, text="acme"))
+        s, _ = run(cfg, clock)
+        assert s["watches"]["Acme"]["api_requests"] == 1 and s["watches"]["Acme"]["found"] == 2
+        assert "tweet.fields" in fake_x.searches[-1].query
+    finally:
+        fake_x.stop()
+    assert fake_x.violations == []
+
+
+def test_error_400_unknown_field_value_switches_the_spelling_too(tmp_path, clock, bearer):
+    """X knows the name post.fields but not the value note_post (its long-post field is
+    note_tweet): X's 400 names a field value, in errors/400_unknown_param.json's shape. The
+    client switches to tweet.fields at once, as for an unknown parameter, and keeps it."""
+    fake_x = FakeX(fields="tweet").start()
+    try:
+        fake_x.add_posts(make_posts(5, first_id=100, text="acme"))
+        cfg = basic_config(tmp_path, fake_x.url)
+        sent = "created_at,lang,public_metrics,note_post,author_id"
+        refused = unknown_fields(
+            "post.fields", sent, {"post.fields": FIELDS_PARAMS["tweet"]["tweet.fields"]}
+        )
+        assert refused is not None
+        assert refused.body["errors"][0]["message"].startswith(
+            "The `post.fields` query parameter value [note_post] is not one of ["
+        )
+        fake_x.then(refused)
+        s, states = run(cfg, clock)
+        assert s["ok"] and s["watches"]["Acme"]["found"] == 5, s
+        assert s["watches"]["Acme"]["api_requests"] == 2 and clock.sleeps == []
+        first, second = fake_x.searches
+        assert first.query["post.fields"] == sent
+        assert second.query["tweet.fields"] == "created_at,lang,public_metrics,note_tweet,author_id"
+        assert "post.fields" not in second.query
+        assert cursors(states) == {"Acme": [104]}
         fake_x.add_posts(make_posts(2, first_id=300, text="acme"))
         s, _ = run(cfg, clock)
         assert s["watches"]["Acme"]["api_requests"] == 1 and s["watches"]["Acme"]["found"] == 2

@@ -65,6 +65,29 @@ def test_search_asks_for_author_ids_and_authors_are_looked_up_once(
     assert s["watches"]["W000"]["users_read"] == 3 and len(fake_x.lookups) == 2
 
 
+def test_dynamodb_keeps_authors_in_the_state_table_with_a_ttl(
+    tmp_path, fake_x, clock, bearer, moto_aws
+):
+    """Issue 10.5: on DynamoDB the cache is items of the existing table that DynamoDB's TTL
+    (``expires_at``, the attribute template.yaml enables) removes author_ttl_days after the
+    lookup, so authors seen once do not stay forever."""
+    import boto3
+
+    cfg = multi_config(tmp_path, fake_x.url, 1, backend="dynamodb", x="author_ttl_days = 3")
+    settings = load_settings(cfg)
+    fake_x.add_posts(make_posts(6, first_id=1_000, text=term(0), users=3))
+    s = run_cfg(settings, clock)
+    assert s["watches"]["W000"]["users_read"] == 3
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    items = client.scan(TableName=settings.state.table)["Items"]
+    authors = sorted((i for i in items if i["sk"]["S"] == "U"), key=lambda i: i["pk"]["S"])
+    assert [i["pk"]["S"] for i in authors] == ["U#9000", "U#9001", "U#9002"]
+    for item in authors:
+        fetched = int(item["fetched_at"]["N"])
+        assert fetched <= int(clock.now())
+        assert int(item["expires_at"]["N"]) == fetched + 3 * 86400
+
+
 def test_at_most_100_ids_per_lookup_and_answers_agree_with_the_users_spec(
     tmp_path, fake_x, clock, bearer
 ):

@@ -165,3 +165,17 @@ def test_new_mentions_of_many_watches_in_parallel_each_once(tmp_path, fake_x, cl
         assert w["found"] == 25 + i and w["api_requests"] == (25 + i + 9) // 10
         assert sorted(got[name(i)]) == list(range(10_000 * (i + 1), 10_000 * (i + 1) + 25 + i))
     assert len(fake_x.served_ids) == len(set(fake_x.served_ids))
+
+
+def test_the_pool_defaults_are_four_workers_and_sixty_minutes(tmp_path):
+    """The issue's defaults: ``max_concurrent_watches = 4`` and ``max_staleness_minutes = 60``
+    when the config says nothing; either can be set."""
+    settings = load_settings(multi_config(tmp_path, "http://127.0.0.1:9", 1))
+    assert (settings.max_concurrent_watches, settings.max_staleness_minutes) == (4, 60)
+    (tmp_path / "b").mkdir()
+    cfg = multi_config(
+        tmp_path / "b", "http://127.0.0.1:9", 1,
+        top="max_concurrent_watches = 16\nmax_staleness_minutes = 15",
+    )
+    settings = load_settings(cfg)
+    assert (settings.max_concurrent_watches, settings.max_staleness_minutes) == (16, 15)

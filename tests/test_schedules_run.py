@@ -358,3 +358,62 @@ def test_file_names_carry_the_runs_clock_not_the_machines(tmp_path, fake_x, cloc
         "Acme-20261124T080000Z-100-101.json",
         "Acme-20261125T080000Z-empty.json",
     ]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb"])
+def test_hourly_digests_once_per_clock_hour_on_both_backends(
+    tmp_path, fake_x, clock, bearer, recorder, moto_aws, backend
+):
+    """``schedule = "hourly"`` in real runs: a run every 20 minutes for 8 hours, new posts on
+    every run; one digest in each clock hour, at the first run at or after the hour, with every
+    mention once; a skipped hour (no runs) merges into the next digest; a second run in the same
+    hour sends nothing."""
+    settings = load_settings(_config(tmp_path, fake_x, {"hourly": ("hourly", "UTC")}))
+    store = (
+        make_store("sqlite", path=str(tmp_path / "h.db"))
+        if backend == "sqlite"
+        else make_store("dynamodb", table="mm-hourly")
+    )
+    store.init()
+    start = datetime(2026, 11, 24, 10, 10, tzinfo=UTC)
+    clock.t = start.timestamp()
+    run_monitor(settings, store, clock)  # "latest": the cursors
+    expected: set[int] = set()
+    next_id, run_times = 1_000, []
+    added: dict[int, set[int]] = {}
+    for k in range(1, 25):  # 10:30 .. 18:10, every 20 minutes
+        clock.t = start.timestamp() + 1200 * k
+        hour = datetime.fromtimestamp(clock.t, UTC).hour
+        if hour == 13:
+            continue  # the scheduler missed the whole 13:00 hour
+        created = datetime.fromtimestamp(clock.t - 60, UTC).isoformat().replace("+00:00", "Z")
+        posts = make_posts(2, first_id=next_id, created_at=created)
+        fake_x.add_posts(posts)
+        expected |= {int(p["id"]) for p in posts}
+        added[int(clock.t)] = {int(p["id"]) for p in posts}
+        next_id += 10
+        summary = run_monitor(settings, store, clock)
+        assert summary["ok"], summary
+        run_times.append(int(clock.t))
+        again = run_monitor(settings, store, clock)  # an overlapping run: nothing twice
+        assert again["watches"]["Acme"]["delivered"]["hourly"] == 0
+    store.close()
+
+    sent = recorder.sent["hourly"]
+    times = [t for t, _ in sent]
+    # the first run at or after each hour from 11:00 to 18:00 (13:00's due is met at 14:10)
+    hours = [
+        datetime(2026, 11, 24, h, 0, tzinfo=UTC).timestamp() for h in range(11, 19) if h != 13
+    ]
+    assert times == [next(t for t in run_times if t >= h) for h in hours]
+    assert len({datetime.fromtimestamp(t, UTC).hour for t in times}) == len(times)
+    # each digest holds exactly what the runs since the previous digest found, each post once
+    assert_exactly_once([m.id for _, d in sent for m in d.mentions], expected, "hourly")
+    prev = 0
+    for t, d in sent:
+        assert {m.id for m in d.mentions} == {i for r, ids in added.items() if prev < r <= t
+                                              for i in ids}
+        prev = t
+    assert_exactly_once(
+        [m.id for _, d in recorder.sent["now"] for m in d.mentions], expected, "now"
+    )

@@ -178,3 +178,23 @@ def test_the_alert_goes_out_once_even_from_overlapping_runs(tmp_path, backend):
     assert stores[0].claim_alert("D#2025-11-26")
     for s in stores:
         s.close()
+
+
+def test_the_cli_run_exits_0_when_the_budget_stops_searching(
+    tmp_path, fake_x, bearer, backend, capsys
+):
+    """Through ``mention-monitor run`` itself: the guard's stop is not a failure (exit 0), the
+    summary line says so, and the mentions it did not read are read the next day."""
+    cfg = _config(tmp_path, fake_x.url, backend)
+    if backend == "dynamodb":
+        open_store(load_settings(cfg)).close()  # `state init`: the table the CLI expects
+    fake_x.add_posts(make_posts(3, first_id=100, text=term(0)))
+    assert main(["run", "--config", str(cfg)]) == 0  # "latest": the cursor only
+    fake_x.add_posts(make_posts(45, first_id=1_000, text=term(0)))
+    capsys.readouterr()
+    assert main(["run", "--config", str(cfg)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["ok"] is True and summary["budget"] == "daily limit reached"
+    assert summary["watches"]["W000"]["deferred"] == "budget"
+    assert summary["watches"]["W000"]["found"] < 45
+    assert len(_alerts(tmp_path)) == 1

@@ -222,6 +222,8 @@ def test_console_output_is_inert_and_no_post_line_starts_a_line(digest):
     assert blank == ""
     for line in body:  # only our own lines start at the margin
         assert line == "" or line.startswith(("- ", "  ")), repr(line)
+        # and none reads as JSON (an EMF record), indent or not
+        assert not line.lstrip(" \t").startswith(("{", "[")), repr(line)
 
 
 @FAST

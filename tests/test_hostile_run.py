@@ -101,8 +101,8 @@ def test_hostile_posts_reach_console_slack_email_and_file_inert(
     _no_forbidden(console, "console", allow="\n")
     assert "]52;c;ZXZpbA== [2J31m red" in console
     lines = console.split("\n")
-    assert not [line for line in lines if line.startswith("{")]
-    assert f"  {EMF}" in lines and "  still acme" in lines
+    assert not [line for line in lines if line.lstrip(" \t").startswith(("{", "["))]
+    assert f"  | {EMF}" in lines and "  still acme" in lines
     assert "- *Boss* _x_ Acme Support[0m (@user0) · 100 followers" in console
 
     # Slack: nothing forbidden, formatting in the name neutralised, the link not disguised.
@@ -283,9 +283,9 @@ def test_through_the_handler_console_on_stdout_and_an_opt_out_remembered_by_dyna
             handler_mod.handler(EVENT, FakeLambdaContext())
         out = capsys.readouterr().out
         _no_forbidden(out, "stdout", allow="\n")
-        records = [line for line in out.split("\n") if line.startswith("{")]
-        assert len(records) == 1  # the one metric record is ours
-        assert json.loads(records[0])["RunFailed"] == [1.0] and f"  {EMF}" in out.split("\n")
+        records = [line for line in out.split("\n") if line.lstrip(" \t").startswith(("{", "["))]
+        assert len(records) == 1  # the one metric record is ours (JSON allows a leading indent)
+        assert json.loads(records[0])["RunFailed"] == [1.0] and f"  | {EMF}" in out.split("\n")
         handler_mod.reset_container()  # a cold start: only the state store remembers
         fake_x.add_posts(make_posts(1, first_id=9_000))
         summary = handler_mod.handler(EVENT, FakeLambdaContext())

@@ -4,8 +4,10 @@ changes neither skip nor repeat a day."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
+from time import sleep
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -29,18 +31,23 @@ class Recorder(Notifier[NotifierOptions]):
     sent: ClassVar[dict[str, list[tuple[int, Digest]]]] = {}
     down: ClassVar[set[str]] = set()
 
+    delay: ClassVar[float] = 0.0  # seconds each send takes (overlapping runs)
+
     def _deliver(self, digest: Digest) -> DeliveryResult:
         if self.name in Recorder.down:
             raise DeliveryError("provider down")
+        if Recorder.delay:
+            sleep(Recorder.delay)
         Recorder.sent.setdefault(self.name, []).append((int(self.services.clock.now()), digest))
         return self.accepted(digest.mentions)
 
 
 @pytest.fixture
 def recorder(register_notifier):
-    Recorder.sent, Recorder.down = {}, set()
+    Recorder.sent, Recorder.down, Recorder.delay = {}, set(), 0.0
     register_notifier("recorder", Recorder)
-    return Recorder
+    yield Recorder
+    Recorder.delay = 0.0
 
 
 NOTIFIERS = {
@@ -417,3 +424,69 @@ def test_hourly_digests_once_per_clock_hour_on_both_backends(
     assert_exactly_once(
         [m.id for _, d in recorder.sent["now"] for m in d.mentions], expected, "now"
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb"])
+def test_truly_concurrent_runs_at_the_due_time_send_one_digest(
+    tmp_path, fake_x, clock, bearer, recorder, moto_aws, backend
+):
+    """Two processes' runs at the same moment, five days in a row, around a daily 09:00 notifier
+    whose send takes 0.3 s: one digest a day, every mention once, whichever run wins the watch."""
+    from tests.fakes.aws import moto_for_threads
+
+    moto_for_threads()
+    settings = load_settings(_config(tmp_path, fake_x, {"daily": ("daily 09:00", "UTC")}))
+
+    def new_store():
+        if backend == "sqlite":
+            return make_store("sqlite", path=str(tmp_path / "c.db"))
+        return make_store("dynamodb", table="mm-concurrent")
+
+    first = new_store()
+    first.init()
+    clock.t = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
+    run_monitor(settings, first, clock)  # "latest": the cursors
+    first.close()
+    Recorder.delay = 0.3
+    expected: set[int] = set()
+    summaries: list[dict] = []
+    errors: list[BaseException] = []
+
+    def one_run() -> None:
+        store = new_store()
+        try:
+            summaries.append(run_monitor(settings, store, clock))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    for day in range(5):
+        for minute in (5, 35):  # two rounds after 09:00: the second must send nothing
+            clock.t = datetime(2026, 11, 23 + day, 9, minute, tzinfo=UTC).timestamp()
+            posts = make_posts(3, first_id=1_000 + 100 * day + minute)
+            fake_x.add_posts(posts)
+            expected |= {int(p["id"]) for p in posts}
+            threads = [threading.Thread(target=one_run) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    assert not errors, errors
+    assert len(summaries) == 20
+    worked = [s for s in summaries if "skipped" not in s["watches"]["Acme"]]
+    assert worked and all(s["ok"] for s in summaries)
+    # the runs really overlapped: in most rounds one of the two found the watch held
+    assert len(summaries) - len(worked) >= 5, summaries
+    sent = recorder.sent["daily"]
+    days = [datetime.fromtimestamp(t, UTC).date() for t, _ in sent]
+    assert days == [date(2026, 11, 23 + d) for d in range(5)]  # one digest a day
+    # each day's digest holds what reached the outbox by its send, each post once overall; the
+    # 09:35 posts wait for the next day's digest (the last day's are still pending)
+    delivered = [m.id for _, d in sent for m in d.mentions]
+    last_day = {1_000 + 100 * 4 + 35 + i for i in range(3)}
+    assert_exactly_once(delivered, expected - last_day, "daily")
+    assert_exactly_once(
+        [m.id for _, d in recorder.sent["now"] for m in d.mentions], expected, "now"
+    )
+    assert_read_once(fake_x.served_ids)

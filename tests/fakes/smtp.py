@@ -6,6 +6,7 @@ import email
 import email.policy
 import re
 import socket
+import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -37,6 +38,9 @@ class FakeSmtp:
     """``with FakeSmtp() as smtp:`` listens on 127.0.0.1; ``credentials`` turns on AUTH.
 
     Like many real servers it refuses (552) a message over 10,240,000 bytes (``size_limit``).
+    ``tls = "starttls"`` offers STARTTLS and takes AUTH only after it (as submission servers on
+    587 do); ``tls = "ssl"`` speaks TLS from the first byte (465). Both need ``cert``, a
+    certificate issued by a ``trustme.CA`` for 127.0.0.1.
     """
 
     credentials: tuple[str, str] | None = None
@@ -47,9 +51,14 @@ class FakeSmtp:
     logins: list[str] = field(default_factory=list)
     failed_logins: int = 0
     port: int = 0
+    tls: str = "none"
+    cert: Any = None
+    #: per message received: whether it came over TLS
+    over_tls: list[bool] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
+        self.over_tls.append(server.transport.get_extra_info("ssl_object") is not None)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         self.messages.append(
@@ -84,8 +93,14 @@ class FakeSmtp:
             "data_size_limit": self.size_limit,
             "decode_data": not self.eight_bit_mime,  # aiosmtpd offers 8BITMIME unless it decodes
         }
+        if self.tls != "none":
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.cert.configure_cert(context)
+            key = "tls_context" if self.tls == "starttls" else "ssl_context"
+            kwargs[key] = context
         if self.credentials is not None:
-            kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+            # AUTH only over STARTTLS when offered; implicit TLS is TLS from the start
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=self.tls == "starttls")
         with socket.socket() as probe:  # aiosmtpd cannot listen on port 0
             probe.bind(("127.0.0.1", 0))
             self.port = int(probe.getsockname()[1])

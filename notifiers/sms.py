@@ -28,7 +28,7 @@ from mention_monitor.notifiers import (
     clean_digest,
 )
 from mention_monitor.notifiers.render import followers as followers_text
-from mention_monitor.notifiers.text import clean_line
+from mention_monitor.notifiers.text import clean_line, plural
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,7 @@ def _head(digest: Digest, conv: Callable[[str], str]) -> str:
         if digest.spike is not None and digest.spike.negative_share is not None:
             head += f" Negative: {digest.spike.negative_share}%."
         return head
-    noun = "mention" if digest.count == 1 else "mentions"
-    head = f"{digest.count} new {noun} of {conv(digest.watch) or 'your watch'}"
+    head = f"{plural(digest.count, 'new mention')} of {conv(digest.watch) or 'your watch'}"
     period = digest.period
     if period is not None and period.total > 1:  # a scheduled digest: the period's numbers
         label, peak = period.peak

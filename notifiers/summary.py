@@ -134,8 +134,8 @@ def period_html(period: PeriodSummary) -> str:
     head = f"{_FONT};font-size:13px;font-weight:bold;color:#0f1419;padding-top:10px"
     rows = "".join(_bar_row(label, n, top) for label, n in period.buckets)
     parts = [
-        f'<div style="{text}"><strong>{period.total}</strong> '
-        f"{'mention' if period.total == 1 else 'mentions'}, "
+        f'<div style="{text}">'
+        f"{plural(period.total, 'mention', f'<strong>{period.total}</strong>')}, "
         f"{html.escape(period.start)} to {html.escape(period.end)}</div>",
         f'<div style="{head}">Mentions {per_unit(period)}</div>',
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
@@ -146,7 +146,7 @@ def period_html(period: PeriodSummary) -> str:
             f'<div style="{text}"><bdi>{html.escape(a.name or a.username)}</bdi> '
             f"@{html.escape(a.username)} · "
             f"{html.escape(plural(a.followers, 'follower', compact_number(a.followers)))} · "
-            f"{a.mentions} mention{'s' if a.mentions != 1 else ''}</div>"
+            f"{plural(a.mentions, 'mention')}</div>"
             for a in period.top_authors
         )
         parts.append(f'<div style="{head}">Most-followed authors</div>{items}')

@@ -18,6 +18,7 @@ from mention_monitor.run import RunContext, run_once
 from mention_monitor.secrets import EnvSecrets, clear_secret_cache
 from mention_monitor.services import Services
 from mention_monitor.wiring import build_notifiers
+from tests.fakes.slack import FakeSlack
 from tests.fakes.xapi import FakeX
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,6 +138,15 @@ def fake_x(clock: FakeClock) -> Iterator[FakeX]:
     yield server
     server.stop()
     assert not server.violations, f"requests violated X's OpenAPI spec: {server.violations}"
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    """Fake Slack webhook; its URL is the env secret ``slack_webhook_url``."""
+    server = FakeSlack().start()
+    monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", server.webhook_url)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

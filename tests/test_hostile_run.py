@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 
 from mention_monitor.cli import main
 from tests.conftest import basic_config
-from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.xapi import FakeX, make_posts, make_users
@@ -45,14 +43,6 @@ def _hostile_x(fake_x: FakeX) -> None:
     posts[0]["text"] = TERMINAL
     posts[1]["text"] = DISGUISE
     fake_x.add_posts(posts, users)
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", server.webhook_url)
-    yield server
-    server.stop()
 
 
 def _body(message: Any, kind: str) -> str:

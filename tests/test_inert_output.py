@@ -6,7 +6,6 @@ the CLI and the handler."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from mention_monitor.cli import main
 from tests.conftest import basic_config
 from tests.fakes.http import Reply
 from tests.fakes.lambda_context import FakeLambdaContext
-from tests.fakes.slack import FakeSlack
 from tests.fakes.twilio import FakeTwilio, error
 from tests.fakes.xapi import make_posts
 
@@ -87,14 +85,6 @@ def test_the_handler_raises_and_logs_xs_words_inert(tmp_path, fake_x, bearer, mo
     out, err = capsys.readouterr()
     inert(out, "stdout")
     inert(err, "stderr")
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", server.webhook_url)
-    yield server
-    server.stop()
 
 
 def test_providers_words_are_inert(tmp_path, fake_x, bearer, slack, monkeypatch, capsys):

@@ -23,14 +23,6 @@ from tests.fakes.xapi import make_posts, make_users
 from tests.test_run import run
 
 
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", server.webhook_url)
-    yield server
-    server.stop()
-
-
 def test_routing_sms_only_for_big_accounts_or_outage_slack_and_file_get_everything(
     tmp_path, fake_x, clock, bearer, slack, moto_aws
 ):

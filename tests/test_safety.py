@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +22,7 @@ from mention_monitor.state import make_store
 from mention_monitor.state.dynamodb import DynamoStore
 from tests.conftest import FakeClock, toml_config
 from tests.fakes.lambda_context import FakeLambdaContext
-from tests.fakes.slack import FakeSlack, rate_limited
+from tests.fakes.slack import rate_limited
 from tests.fakes.xapi import make_posts
 
 TOKEN = "AAAA-safety-bearer-9f8e7d6c5b4a"
@@ -176,14 +175,6 @@ def test_secret_with_a_stray_cr_in_secrets_manager_through_the_handler(
 
 
 # -- 10. Lease and budget --------------------------------------------------------------------
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    monkeypatch.setenv("MENTION_MONITOR_SECRET_SLACK_WEBHOOK_URL", server.webhook_url)
-    yield server
-    server.stop()
-
-
 def test_slack_rate_limit_waits_count_against_the_time_budget(
     tmp_path, fake_x, bearer, slack, cli_time, backend, capsys
 ):

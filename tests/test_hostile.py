@@ -138,7 +138,8 @@ class _Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
-def _tags(doc: str) -> list[tuple[str, dict[str, str | None]]]:
+def html_tags(doc: str) -> list[tuple[str, dict[str, str | None]]]:
+    """Every start tag of ``doc`` with its attributes, in order."""
     p = _Tags()
     p.feed(doc)
     return p.tags
@@ -160,10 +161,10 @@ def test_email_html_never_contains_a_tag_from_tweet_text(digest, limit):
     )
     doc = render_html(digest, limit)
     assert_inert(doc, "html", allow="\n")
-    got = [t for t, _ in _tags(doc) if t not in ("a", "br")]
-    want = [t for t, _ in _tags(render_html(benign, limit)) if t not in ("a", "br")]
+    got = [t for t, _ in html_tags(doc) if t not in ("a", "br")]
+    want = [t for t, _ in html_tags(render_html(benign, limit)) if t not in ("a", "br")]
     assert got == want  # the only structure is ours
-    for tag, attrs in _tags(doc):
+    for tag, attrs in html_tags(doc):
         assert tag in ALLOWED and tag not in ("script", "img", "iframe", "svg")
         assert not any(k.startswith("on") for k in attrs), (tag, attrs)
         if tag == "a":

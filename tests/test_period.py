@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 
 import html5lib
 import pytest
@@ -22,6 +21,7 @@ from mention_monitor.notifiers.sms import SnsSmsNotifier, SnsSmsOptions, compose
 from mention_monitor.notifiers.summary import bar_line
 from mention_monitor.period import summarize
 from mention_monitor.secrets import EnvSecrets
+from tests.test_hostile import html_tags
 
 HOSTILE = [
     '<script>alert(1)</script>',
@@ -85,21 +85,6 @@ def test_text_chart_is_one_line_of_block_characters():
     assert "Sentiment: 33% negative · 33% neutral · 33% positive (10 not scored" in text
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-
-def _tags(doc: str) -> list[tuple[str, dict[str, str | None]]]:
-    parser = _Tags()
-    parser.feed(doc)
-    return parser.tags
-
-
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_html_chart_is_inert_for_hostile_text_and_valid_html(hostile):
     ms = _mentions([f"{hostile} acme {i}" for i in range(30)], START)
@@ -109,10 +94,10 @@ def test_html_chart_is_inert_for_hostile_text_and_valid_html(hostile):
     # valid HTML: the HTML5 parser in strict mode finds no parse error
     html5lib.HTMLParser(strict=True).parse(doc)
     # the only structure is ours: the same tags as for harmless text
-    assert [t for t, _ in _tags(doc) if t not in ("a", "br")] == [
-        t for t, _ in _tags(ref) if t not in ("a", "br")
+    assert [t for t, _ in html_tags(doc) if t not in ("a", "br")] == [
+        t for t, _ in html_tags(ref) if t not in ("a", "br")
     ]
-    for tag, attrs in _tags(doc):
+    for tag, attrs in html_tags(doc):
         assert tag not in ("script", "img", "iframe", "style", "svg", "link"), tag
         assert not any(k.startswith("on") for k in attrs), (tag, attrs)
         assert "url(" not in (attrs.get("style") or "")

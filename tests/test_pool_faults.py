@@ -64,6 +64,16 @@ def test_transient_x_faults_on_four_watches_at_once(tmp_path, fake_x, clock, bea
     assert_read_once(fake_x.served_ids)
 
 
+def _check_forward(settings, ledgers: dict[str, Ledger]) -> None:
+    """Every watch's cursors, read from a fresh store, only ever moved forward."""
+    store = open_store(settings)
+    try:
+        for n, ledger in ledgers.items():
+            ledger.check_cursors_forward(store, n)
+    finally:
+        store.close()
+
+
 def test_pagination_failures_in_parallel_recover_reading_each_post_once(
     tmp_path, fake_x, clock, bearer, backend
 ):
@@ -71,14 +81,6 @@ def test_pagination_failures_in_parallel_recover_reading_each_post_once(
     settings = load_settings(cfg)
     ledgers = {name(i): Ledger() for i in range(6)}
     expected: dict[str, set[int]] = {name(i): set() for i in range(6)}
-
-    def check() -> None:
-        store = open_store(settings)
-        try:
-            for n, ledger in ledgers.items():
-                ledger.check_cursors_forward(store, n)
-        finally:
-            store.close()
 
     for i in range(6):
         posts = make_posts(5, first_id=100_000 * (i + 1), text=f"a {term(i)}")
@@ -94,14 +96,14 @@ def test_pagination_failures_in_parallel_recover_reading_each_post_once(
         fake_x.then_for(term(i), ok(fake_x), ok(fake_x), *[server_error()] * 3)
     s = run_cfg(settings, clock)
     assert sorted(n for n, w in s["watches"].items() if w["failed"]) == ["W000", "W002", "W004"]
-    check()
+    _check_forward(settings, ledgers)
     for i in range(0, 6, 2):
         fake_x.then_for(term(i), ok(fake_x), *[server_error()] * 3)
     run_cfg(settings, clock)
-    check()
+    _check_forward(settings, ledgers)
     s = run_cfg(settings, clock)
     assert s["ok"], s
-    check()
+    _check_forward(settings, ledgers)
     got = delivered_by_watch(tmp_path / "out")
     for n, ids in expected.items():
         assert_exactly_once(got[n], ids, n)
@@ -187,12 +189,7 @@ def test_one_notifier_down_three_runs_while_watches_run_in_parallel(
             expected[name(i)] |= ids_of(posts)
         run_cfg(settings, clock)
         runs["n"] += 1
-        store = open_store(settings)
-        try:
-            for n, ledger in ledgers.items():
-                ledger.check_cursors_forward(store, n)
-        finally:
-            store.close()
+        _check_forward(settings, ledgers)
         out = delivered_by_watch(tmp_path / "out")
         for n, ids in expected.items():
             assert_exactly_once(out[n], ids, f"out/{n}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from collections.abc import Callable, Iterator
@@ -157,6 +158,12 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         yield
+
+
+def summary_line(stdout: str) -> dict[str, Any]:
+    """The run's JSON summary: the last line ``mention-monitor run`` prints on stdout."""
+    summary: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return summary
 
 
 def toml_config(tmp_path: Path, body: str, name: str = "monitor.toml") -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,14 @@ from mention_monitor.cli import main
 from mention_monitor.config import load_settings
 from mention_monitor.notifiers import Notifier
 from mention_monitor.state import make_store
-from tests.conftest import SRC_PATH, basic_config, delivered_ids, run_monitor, toml_config
+from tests.conftest import (
+    SRC_PATH,
+    basic_config,
+    delivered_ids,
+    run_monitor,
+    summary_line,
+    toml_config,
+)
 from tests.fakes.aws import moto_server
 from tests.fakes.http import Reply
 from tests.fakes.xapi import make_posts, server_error
@@ -242,7 +248,7 @@ def test_two_overlapping_processes_one_works_one_skips(tmp_path, fake_x):
         outs = [p.communicate(timeout=120) for p in procs]
     codes = [p.returncode for p in procs]
     assert codes == [0, 0], outs
-    summaries = [json.loads(o[0].strip().splitlines()[-1])["watches"]["Acme"] for o in outs]
+    summaries = [summary_line(o[0])["watches"]["Acme"] for o in outs]
     workers = [s for s in summaries if "skipped" not in s]
     skippers = [s for s in summaries if "skipped" in s]
     assert len(workers) == 1 and len(skippers) == 1, summaries

@@ -15,7 +15,7 @@ import pytest
 from mention_monitor import handler as handler_mod
 from mention_monitor.cli import main
 from mention_monitor.state.dynamodb import DynamoStore
-from tests.conftest import REPO, SRC_PATH, toml_config
+from tests.conftest import REPO, SRC_PATH, summary_line, toml_config
 from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.xapi import make_posts, server_error
 
@@ -106,7 +106,7 @@ def test_readme_first_command_offline(tmp_path):
     env["PYTHONPATH"] = SRC_PATH
     first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    summary = summary_line(first.stdout)
     assert summary["ok"] and summary["watches"]["Acme"]["found"] == 12
     assert "new mentions of Acme" in first.stdout
     second = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)

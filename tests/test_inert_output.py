@@ -12,7 +12,7 @@ import pytest
 
 from mention_monitor import handler as handler_mod
 from mention_monitor.cli import main
-from tests.conftest import basic_config
+from tests.conftest import basic_config, summary_line
 from tests.fakes.http import Reply
 from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.twilio import FakeTwilio, error
@@ -41,7 +41,7 @@ def run_cli(cfg: Any, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str
     inert(err, "stderr")
     for line in err.splitlines():
         json.loads(line)  # still one JSON record per line
-    return code, json.loads(out.strip().splitlines()[-1]), err
+    return code, summary_line(out), err
 
 
 X_ANSWERS = {

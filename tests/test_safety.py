@@ -16,11 +16,17 @@ from mention_monitor.cli import main
 from mention_monitor.clock import Clock
 from mention_monitor.config import load_settings
 from mention_monitor.guard import LEASE_LOST
-from mention_monitor.notifiers import DeliveryError, DeliveryResult, Digest, Notifier, NotifierOptions
+from mention_monitor.notifiers import (
+    DeliveryError,
+    DeliveryResult,
+    Digest,
+    Notifier,
+    NotifierOptions,
+)
 from mention_monitor.query import plan_queries
 from mention_monitor.state import make_store
 from mention_monitor.state.dynamodb import DynamoStore
-from tests.conftest import FakeClock, toml_config
+from tests.conftest import FakeClock, summary_line, toml_config
 from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.slack import rate_limited
 from tests.fakes.xapi import make_posts
@@ -88,7 +94,7 @@ def store_for(cfg: Path) -> Any:
 
 
 def summary_of(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    out: dict[str, Any] = summary_line(capsys.readouterr().out)
     return out
 
 

@@ -5,7 +5,6 @@ the tests point that store at the CA with ``SSL_CERT_FILE``. Nothing leaves 127.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from mention_monitor.cli import main
 from mention_monitor.notifiers.email import SmtpEmailNotifier, SmtpEmailOptions
 from mention_monitor.secrets import EnvSecrets
 from mention_monitor.services import Services
-from tests.conftest import FakeClock, basic_config
+from tests.conftest import FakeClock, basic_config, summary_line
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.xapi import make_posts
 from tests.samples import many
@@ -136,7 +135,7 @@ def test_a_run_that_cannot_verify_the_server_delivers_later_exactly_once(
         trust(trustme.CA())
         assert main(["run", "--config", str(cfg)]) == 1
         out, err = capsys.readouterr()
-        summary = json.loads(out.strip().splitlines()[-1])
+        summary = summary_line(out)
         acme = summary["watches"]["Acme"]
         assert acme["found"] == 4 and acme["delivered"] == {"mail": 0}
         assert "CERTIFICATE_VERIFY_FAILED" in acme["failed"]["mail"]
@@ -145,7 +144,7 @@ def test_a_run_that_cannot_verify_the_server_delivers_later_exactly_once(
         trust(ca)
         assert main(["run", "--config", str(cfg)]) == 0
         out, err = capsys.readouterr()
-        summary = json.loads(out.strip().splitlines()[-1])
+        summary = summary_line(out)
         assert summary["watches"]["Acme"]["delivered"] == {"mail": 4}
         assert main(["run", "--config", str(cfg)]) == 0  # nothing new: nothing sent
         assert PASSWORD not in "".join(capsys.readouterr())

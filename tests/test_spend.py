@@ -10,6 +10,7 @@ import time
 from mention_monitor.cli import main
 from mention_monitor.config import load_settings
 from mention_monitor.spend import spend_report
+from tests.conftest import summary_line
 from tests.fakes.xapi import make_posts
 from tests.invariants import assert_exactly_once, assert_read_once
 from tests.scale import (  # noqa: F401 - backend is a fixture
@@ -193,7 +194,7 @@ def test_the_cli_run_exits_0_when_the_budget_stops_searching(
     fake_x.add_posts(make_posts(45, first_id=1_000, text=term(0)))
     capsys.readouterr()
     assert main(["run", "--config", str(cfg)]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    summary = summary_line(capsys.readouterr().out)
     assert summary["ok"] is True and summary["budget"] == "daily limit reached"
     assert summary["watches"]["W000"]["deferred"] == "budget"
     assert summary["watches"]["W000"]["found"] < 45

@@ -15,7 +15,7 @@ import pytest
 from mention_monitor import handler as handler_mod
 from mention_monitor.cli import main
 from mention_monitor.errors import ConfigError
-from tests.conftest import REPO, basic_config, toml_config
+from tests.conftest import REPO, basic_config, summary_line, toml_config
 from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.xapi import make_posts
 
@@ -141,7 +141,7 @@ def test_example_runs_from_another_directory(tmp_path, monkeypatch, capsys):
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert main(["run", "--config", str(examples / "local.toml")]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    summary = summary_line(capsys.readouterr().out)
     assert summary["watches"]["Acme"]["found"] == 12
     assert (examples / ".mention-monitor" / "state.db").is_file()
     assert len(list((examples / ".mention-monitor" / "digests").glob("*.json"))) == 1

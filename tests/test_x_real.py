@@ -14,7 +14,14 @@ from mention_monitor.cli import main
 from mention_monitor.config import load_settings
 from mention_monitor.notifiers.slack import mrkdwn
 from mention_monitor.state import make_store
-from tests.conftest import FakeClock, basic_config, delivered_ids, run_monitor, toml_config
+from tests.conftest import (
+    FakeClock,
+    basic_config,
+    delivered_ids,
+    run_monitor,
+    summary_line,
+    toml_config,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import FakeTwilio
@@ -112,7 +119,7 @@ def test_recorded_posts_reach_every_notifier_as_typed_and_whole(
         slack.stop()
         twilio.stop()
     out = capsys.readouterr().out
-    summary = json.loads(out.strip().splitlines()[-1])
+    summary = summary_line(out)
     assert code == 0, summary
     assert summary["watches"]["All"]["found"] == 342
     assert summary["watches"]["Entities"]["delivered"] == {

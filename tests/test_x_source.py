@@ -17,7 +17,7 @@ from mention_monitor.config import load_settings
 from mention_monitor.state import WatchState
 from mention_monitor.state.dynamodb import DynamoStore
 from mention_monitor.wiring import state_store
-from tests.conftest import basic_config, delivered_ids
+from tests.conftest import basic_config, delivered_ids, summary_line
 from tests.fakes.http import Received, Reply
 from tests.fakes.xapi import FakeX, make_posts, real_reply, server_error, x_escape
 
@@ -60,7 +60,7 @@ def two_queries(cfg: Path) -> None:
 def cli_run(cfg: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     code = main(["run", "--config", str(cfg)])
     out = capsys.readouterr().out
-    return code, json.loads(out.strip().splitlines()[-1])
+    return code, summary_line(out)
 
 
 def state(cfg: Path, watch: str = "Acme") -> WatchState:
@@ -186,7 +186,7 @@ def test_lone_surrogates_are_replaced_and_every_writer_works(
         )
         code = main(["run", "--config", str(cfg)])
         out = capsys.readouterr().out
-    s = json.loads(out.strip().splitlines()[-1])
+    s = summary_line(out)
     assert code == 0 and s["watches"]["Acme"]["delivered"] == {"out": 5, "console": 5, "email": 5}
     (json_file,) = (tmp_path / "out").glob("*.json")
     assert json_file.with_suffix(".html").stat().st_size > 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,32 @@ def open_store(settings: Settings) -> StateStore:
     if s.backend == "dynamodb":
         store.init()  # idempotent: the table exists after the first call
     return store
+
+
+def run_together(
+    settings: Settings, clock: FakeClock, new_store: Callable[[], StateStore], count: int = 2
+) -> list[dict[str, Any]]:
+    """``count`` runs started at once, each with its own store object (as separate processes
+    have); their summaries, in the order they finished. No run may raise."""
+    summaries: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def one_run() -> None:
+        store = new_store()
+        try:
+            summaries.append(run_monitor(settings, store, clock))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=one_run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return summaries
 
 
 def run_cfg(cfg: Path | Settings, clock: FakeClock, **kw: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import pytest
 from mention_monitor.config import load_settings
 from mention_monitor.notifiers import Notifier
 from mention_monitor.state import StateStore
-from tests.conftest import run_monitor
 from tests.fakes.http import Reply
 from tests.fakes.xapi import make_posts, server_error
 from tests.invariants import Ledger, assert_exactly_once, assert_read_once
@@ -22,6 +21,7 @@ from tests.scale import (  # noqa: F401 - backend is a fixture
     name,
     open_store,
     run_cfg,
+    run_together,
     term,
 )
 
@@ -207,24 +207,8 @@ def test_two_overlapping_runs_each_watch_once(tmp_path, fake_x, clock, bearer, b
     fake_x.on_search = lambda req: time.sleep(0.05)  # slow X, so the two runs overlap
     cfg = multi_config(tmp_path, fake_x.url, 8, backend=backend, page_size=10)
     settings = load_settings(cfg)
-    summaries: list[dict] = []
-    errors: list[BaseException] = []
-
-    def one_run() -> None:
-        store = open_store(settings)
-        try:
-            summaries.append(run_monitor(settings, store, clock))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            store.close()
-
-    threads = [threading.Thread(target=one_run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(summaries) == 2
+    summaries = run_together(settings, clock, lambda: open_store(settings))
+    assert len(summaries) == 2
     for n in expected:
         worked = [s["watches"][n] for s in summaries if "skipped" not in s["watches"][n]]
         assert sum(w["found"] for w in worked) == 40, (n, summaries)

@@ -4,7 +4,6 @@ changes neither skip nor repeat a day."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from time import sleep
@@ -17,11 +16,12 @@ from mention_monitor.config import load_settings
 from mention_monitor.errors import DeliveryError
 from mention_monitor.models import Digest
 from mention_monitor.notifiers import DeliveryResult, Notifier, NotifierOptions
-from mention_monitor.state import make_store
+from mention_monitor.state import StateStore, make_store
 from tests.conftest import basic_config, run_monitor
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.xapi import make_posts, server_error
 from tests.invariants import Ledger, assert_exactly_once, assert_read_once
+from tests.scale import run_together
 
 
 class Recorder(Notifier[NotifierOptions]):
@@ -367,6 +367,13 @@ def test_file_names_carry_the_runs_clock_not_the_machines(tmp_path, fake_x, cloc
     ]
 
 
+def _backend_store(tmp_path, backend: str) -> StateStore:
+    """A new store object on the test's one database (SQLite file or moto DynamoDB table)."""
+    if backend == "sqlite":
+        return make_store("sqlite", path=str(tmp_path / "schedules.db"))
+    return make_store("dynamodb", table="mm-schedules")
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "dynamodb"])
 def test_hourly_digests_once_per_clock_hour_on_both_backends(
     tmp_path, fake_x, clock, bearer, recorder, moto_aws, backend
@@ -376,11 +383,7 @@ def test_hourly_digests_once_per_clock_hour_on_both_backends(
     mention once; a skipped hour (no runs) merges into the next digest; a second run in the same
     hour sends nothing."""
     settings = load_settings(_config(tmp_path, fake_x, {"hourly": ("hourly", "UTC")}))
-    store = (
-        make_store("sqlite", path=str(tmp_path / "h.db"))
-        if backend == "sqlite"
-        else make_store("dynamodb", table="mm-hourly")
-    )
+    store = _backend_store(tmp_path, backend)
     store.init()
     start = datetime(2026, 11, 24, 10, 10, tzinfo=UTC)
     clock.t = start.timestamp()
@@ -437,10 +440,8 @@ def test_truly_concurrent_runs_at_the_due_time_send_one_digest(
     moto_for_threads()
     settings = load_settings(_config(tmp_path, fake_x, {"daily": ("daily 09:00", "UTC")}))
 
-    def new_store():
-        if backend == "sqlite":
-            return make_store("sqlite", path=str(tmp_path / "c.db"))
-        return make_store("dynamodb", table="mm-concurrent")
+    def new_store() -> StateStore:
+        return _backend_store(tmp_path, backend)
 
     first = new_store()
     first.init()
@@ -450,29 +451,13 @@ def test_truly_concurrent_runs_at_the_due_time_send_one_digest(
     Recorder.delay = 0.3
     expected: set[int] = set()
     summaries: list[dict] = []
-    errors: list[BaseException] = []
-
-    def one_run() -> None:
-        store = new_store()
-        try:
-            summaries.append(run_monitor(settings, store, clock))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            store.close()
-
     for day in range(5):
         for minute in (5, 35):  # two rounds after 09:00: the second must send nothing
             clock.t = datetime(2026, 11, 23 + day, 9, minute, tzinfo=UTC).timestamp()
             posts = make_posts(3, first_id=1_000 + 100 * day + minute)
             fake_x.add_posts(posts)
             expected |= {int(p["id"]) for p in posts}
-            threads = [threading.Thread(target=one_run) for _ in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-    assert not errors, errors
+            summaries += run_together(settings, clock, new_store)
     assert len(summaries) == 20
     worked = [s for s in summaries if "skipped" not in s["watches"]["Acme"]]
     assert worked and all(s["ok"] for s in summaries)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from mention_monitor.errors import MalformedPage
 from mention_monitor.models import Mention
+from mention_monitor.notifiers.text import valid_unicode
 from mention_monitor.xparse import (
     MAX_ID,
-    clean,
     decode_entities,
     error_messages,
     is_old_since_id,
@@ -292,5 +292,5 @@ def test_any_page_of_posts_parses_or_names_what_it_skipped(data, users, errors):
 def test_any_text_is_cleaned_and_decoded_once(text, name):
     m = parse_post({"id": "1", "text": text, "author_id": "1"}, {"1": {"id": "1", "name": name}})
     _sound(m)
-    assert m.text == as_typed(clean(text))
-    assert m.author_name == clean(name)  # names are not entity-escaped by X
+    assert m.text == as_typed(valid_unicode(text))
+    assert m.author_name == valid_unicode(name)  # names are not entity-escaped by X

@@ -8,33 +8,22 @@ from typing import Any
 
 from mention_monitor.errors import MalformedPage, MalformedPost
 from mention_monitor.models import Mention
+from mention_monitor.notifiers.text import valid_unicode
 
 #: Tweet IDs are 64-bit signed integers; X's spec allows 1 to 19 ASCII digits.
 MAX_ID = 2**63 - 1
 _ID = re.compile(r"[0-9]{1,19}")
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
-_SURROGATE = re.compile("[\ud800-\udfff]")
 #: C0 and C1 controls, DEL, bidi embeddings, overrides and isolates: not in a message we show.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _OLD_SINCE_ID = re.compile(r"'since_id' must be a (?:tweet|post) id created after")
 MESSAGE_MAX = 300
 
 
-def clean(value: str) -> str:
-    """``value`` with every invalid code point (a lone surrogate) replaced by U+FFFD.
-
-    JSON may carry ``"\\ud83d"`` alone: valid JSON, but no UTF-8 encoder (SQLite, DynamoDB,
-    SMTP, a terminal) accepts it. A pair of surrogates left uncombined becomes its character.
-    """
-    if _SURROGATE.search(value) is None:
-        return value
-    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
 def one_line(value: str) -> str:
     """X's words for a report: cleaned, on one line, without control or bidi characters."""
-    return " ".join(_CONTROLS.sub(" ", clean(value)).split())
+    return " ".join(_CONTROLS.sub(" ", valid_unicode(value)).split())
 
 
 def decode_entities(text: str) -> str:
@@ -48,7 +37,7 @@ def decode_entities(text: str) -> str:
 
 def post_text(raw: str) -> str:
     """A post's text as its author wrote it, safe to encode: cleaned, entities decoded once."""
-    return decode_entities(clean(raw))
+    return decode_entities(valid_unicode(raw))
 
 
 def show_id(raw: Any) -> str:
@@ -79,7 +68,7 @@ def _string(obj: dict[str, Any], key: str, where: str = "") -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"{where}{key} is not a string")
-    return clean(value)
+    return valid_unicode(value)
 
 
 def _object(obj: dict[str, Any], key: str, where: str = "") -> dict[str, Any]:
